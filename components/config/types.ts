@@ -1,0 +1,239 @@
+// The typed model that the config layer produces and every other layer consumes.
+// Pure data: no Outputs, no secret values (secrets are read by the program with requireSecret).
+
+/** One Pulumi stack per environment. */
+export type Environment = "local" | "dev" | "staging" | "prod";
+export const ENVIRONMENTS: readonly Environment[] = ["local", "dev", "staging", "prod"];
+
+/** Where a problem is: a Pulumi config key path (`swarmform:nodes.managers.count`) or a file position. */
+export type Origin = { readonly key: string } | { readonly file: string; readonly line: number; readonly path?: string };
+
+/** One validation problem. `message` states what is wrong and what is allowed. */
+export interface ConfigIssue {
+  readonly origin: Origin;
+  readonly message: string;
+}
+
+/** A node of the cluster, for the `ssh` node source (issue 3) and for labels/placement checks. */
+export interface HostSpec {
+  readonly name: string;
+  readonly address: string;
+  readonly role: "manager" | "worker";
+  readonly labels: Readonly<Record<string, string>>;
+  /** SSH user. Default `root`. */
+  readonly user: string;
+  /** SSH port. Default 22. */
+  readonly port: number;
+  /** Pinned host key, `SHA256:<base64>` as printed by ssh-keygen -lf. Default: none (not pinned). */
+  readonly hostKeyFingerprint?: string;
+  /** Availability. Default `active`. */
+  readonly availability: "active" | "pause" | "drain";
+}
+
+export interface NodesSpec {
+  /** `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from `hosts`. */
+  readonly source: "existing" | "ssh";
+  readonly managers: number;
+  readonly workers: number;
+  /** Only for source `ssh`. */
+  readonly hosts: readonly HostSpec[];
+  /** Swarm init options (source `ssh`). */
+  readonly swarm: {
+    readonly defaultAddrPool: readonly string[];
+    readonly dataPathPort: number;
+    readonly certExpiry: string;
+    /** Allow a change that leaves the managers without quorum. Default false. */
+    readonly forceQuorumLoss: boolean;
+  };
+}
+
+export interface NetworkSpec {
+  /** Logical name in config; the physical name is `physicalName`. */
+  readonly name: string;
+  readonly physicalName: string;
+  readonly subnet?: string;
+  readonly encrypted: boolean;
+  readonly attachable: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface TraefikSpec {
+  readonly image: string;
+  /** Node label (key=value) that pins Traefik (and its ACME storage volume) to one manager. */
+  readonly placementLabel: string;
+  readonly acme: { readonly email: string; readonly caServer?: string; readonly resolverName: string };
+  readonly dashboard: { readonly enabled: boolean; readonly host: string; readonly user: string };
+  /** Host ports for web/websecure/registry entrypoints. Defaults 80, 443, 5000. */
+  readonly ports: { readonly web: number; readonly websecure: number; readonly registry: number };
+}
+
+export interface RegistrySpec {
+  readonly enabled: boolean;
+  readonly image: string;
+  /** Public host name, e.g. `registry.dev.popcube.xyz`; clients use `<host>:<ports.registry>`. */
+  readonly host: string;
+  readonly user: string;
+  /** Node label (key=value) that pins the registry and its storage volume. */
+  readonly storageLabel: string;
+}
+
+export interface MonitoringSpec {
+  readonly enabled: boolean;
+  readonly prometheusImage: string;
+  readonly nodeExporterImage: string;
+  readonly cadvisorImage: string;
+  readonly prometheusHost: string;
+  readonly retention: string;
+}
+
+/** A published port (Compose long syntax, normalised). */
+export interface PortSpec {
+  readonly target: number;
+  readonly published?: number;
+  readonly protocol: "tcp" | "udp" | "sctp";
+  readonly mode: "ingress" | "host";
+}
+
+export interface MountSpec {
+  readonly type: "volume" | "bind" | "tmpfs";
+  /** For volumes: the physical volume name (`<stack>_<vol>` unless external/named). */
+  readonly source?: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** A reference from a service to a swarm config or secret. */
+export interface FileRefSpec {
+  /** Physical name of the docker config/secret (for stack-defined ones, the content-hashed name). */
+  readonly source: string;
+  /** Key in the stack's top-level configs/secrets. */
+  readonly key: string;
+  readonly target: string;
+  readonly uid?: string;
+  readonly gid?: string;
+  readonly mode?: number;
+}
+
+/** A top-level config or secret of a stack. */
+export interface StackFileSpec {
+  readonly key: string;
+  /** `<stack>_<key>` (before the content hash is added), or the external name. */
+  readonly name: string;
+  readonly external: boolean;
+  /** Absolute path of `file:`, for stack-defined ones. */
+  readonly file?: string;
+  readonly origin: Origin;
+}
+
+export interface UpdateConfigSpec {
+  readonly parallelism: number;
+  readonly delay?: string;
+  readonly failureAction?: "pause" | "continue" | "rollback";
+  readonly monitor?: string;
+  readonly maxFailureRatio?: number;
+  readonly order?: "stop-first" | "start-first";
+}
+
+export interface HealthcheckSpec {
+  readonly test: readonly string[];
+  readonly interval?: string;
+  readonly timeout?: string;
+  readonly retries?: number;
+  readonly startPeriod?: string;
+}
+
+export interface RestartPolicySpec {
+  readonly condition?: "none" | "on-failure" | "any";
+  readonly delay?: string;
+  readonly maxAttempts?: number;
+  readonly window?: string;
+}
+
+export interface ResourcesSpec {
+  readonly limits?: { readonly cpus?: number; readonly memoryBytes?: number };
+  readonly reservations?: { readonly cpus?: number; readonly memoryBytes?: number };
+}
+
+/** The `x-traefik` shorthand of a service. */
+export interface TraefikRouteSpec {
+  readonly hosts: readonly string[];
+  readonly path?: string;
+  readonly port: number;
+  readonly middlewares: readonly string[];
+  readonly tls: boolean;
+}
+
+/** One swarm service, as the program registers it. */
+export interface ServiceSpec {
+  readonly stack: string;
+  /** Key under `services:` in the stack file. */
+  readonly key: string;
+  /** `<stack>_<key>`, as `docker stack deploy` names it. */
+  readonly name: string;
+  readonly image: string;
+  readonly command?: readonly string[];
+  readonly entrypoint?: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+  /** Physical network names. */
+  readonly networks: readonly string[];
+  readonly mounts: readonly MountSpec[];
+  readonly secrets: readonly FileRefSpec[];
+  readonly configs: readonly FileRefSpec[];
+  readonly healthcheck?: HealthcheckSpec;
+  readonly ports: readonly PortSpec[];
+  readonly mode: "replicated" | "global";
+  /** Only for mode `replicated`. Default 1. */
+  readonly replicas?: number;
+  /** Service labels (Compose deploy.labels, plus generated Traefik labels and the stack namespace). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Container labels (Compose service-level labels, plus the stack namespace). */
+  readonly containerLabels: Readonly<Record<string, string>>;
+  readonly constraints: readonly string[];
+  /** Spread descriptors, e.g. `node.labels.zone`. */
+  readonly preferences: readonly string[];
+  readonly updateConfig?: UpdateConfigSpec;
+  readonly rollbackConfig?: UpdateConfigSpec;
+  readonly restartPolicy?: RestartPolicySpec;
+  readonly resources?: ResourcesSpec;
+  readonly endpointMode?: "vip" | "dnsrr";
+  readonly traefik?: TraefikRouteSpec;
+  /** Where the service is defined. */
+  readonly origin: Origin;
+}
+
+/** One Compose-format stack file, imported. */
+export interface StackSpec {
+  /** Stack name (namespace), from the file name unless given in config. */
+  readonly name: string;
+  readonly file: string;
+  readonly services: readonly ServiceSpec[];
+  /** Networks the stack defines (physical names `<stack>_<net>`); external ones are not listed. */
+  readonly networks: readonly NetworkSpec[];
+  readonly configs: readonly StackFileSpec[];
+  readonly secrets: readonly StackFileSpec[];
+}
+
+/** Names of the secret config keys. The values are never part of the spec. */
+export const SECRET_KEYS = ["registryPassword", "traefikDashboardPassword", "sshPrivateKey"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** The whole validated cluster. */
+export interface ClusterSpec {
+  readonly project: string;
+  readonly stack: string;
+  readonly environment: Environment;
+  /** Base domain for the platform hosts (traefik., registry., prometheus.). */
+  readonly domain: string;
+  /** How the docker provider reaches a manager: `ssh://user@host[:port]` or `unix:///...` / `tcp://...`. */
+  readonly docker: { readonly host: string };
+  readonly nodes: NodesSpec;
+  /** Platform networks; `publicNetwork` is the one Traefik routes on. */
+  readonly networks: readonly NetworkSpec[];
+  readonly publicNetwork: string;
+  readonly traefik: TraefikSpec;
+  readonly registry: RegistrySpec;
+  readonly monitoring: MonitoringSpec;
+  readonly stacks: readonly StackSpec[];
+  /** Which secret keys are set (as secrets) in config; unset ones are generated (passwords) or absent. */
+  readonly secretsSet: Readonly<Record<SecretKey, boolean>>;
+}
