@@ -6,7 +6,8 @@ export type Environment = "local" | "dev" | "staging" | "prod";
 export const ENVIRONMENTS: readonly Environment[] = ["local", "dev", "staging", "prod"];
 
 /** Where a problem is: a Pulumi config key path (`swarmform:nodes.managers.count`) or a file position. */
-export type Origin = { readonly key: string } | { readonly file: string; readonly line: number; readonly path?: string };
+export type Origin =
+  { readonly key: string } | { readonly file: string; readonly line: number; readonly path?: string };
 
 /** One validation problem. `message` states what is wrong and what is allowed. */
 export interface ConfigIssue {
