@@ -1,0 +1,369 @@
+// Transport: run a shell command on a node, over SSH (one pooled connection per host) or locally.
+//
+// Everything here must keep working after Pulumi serializes a dynamic provider's functions:
+// node modules are required inside the functions, and the connection pool lives on globalThis
+// (looked up at call time) instead of in a module-level variable that would be captured by value.
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
+
+export interface ExecResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+export interface Transport {
+  /** Name used in errors, e.g. the node name or address. */
+  readonly host: string;
+  exec(command: string, stdin?: string): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+export interface SshTarget {
+  /** Name for messages. */
+  readonly host: string;
+  readonly address: string;
+  /** Default 22. */
+  readonly port?: number;
+  /** Default root. */
+  readonly user?: string;
+  /** Secret: never logged, never in an error message. */
+  readonly privateKey: string;
+  /** "SHA256:<base64>" as ssh-keygen -lf prints; if set, a mismatch refuses the connection. */
+  readonly hostKeyFingerprint?: string;
+  /** Alternatively, known_hosts text; if set, the host must be listed with a matching key. */
+  readonly knownHosts?: string;
+  /** Per attempt. Default 10000. */
+  readonly connectTimeoutMs?: number;
+  /** Number of connection attempts, with bounded backoff (250 ms doubling, at most 2 s). Default 3. */
+  readonly retries?: number;
+}
+
+/** Most sessions one connection runs at once (OpenSSH's MaxSessions defaults to 10). */
+const MAX_SESSIONS = 8;
+
+interface PooledConnection {
+  client?: Client;
+  connecting?: Promise<Client>;
+  active: number;
+  waiting: (() => void)[];
+  /** Number of TCP+SSH connections made so far for this key (for tests and diagnostics). */
+  connects: number;
+}
+
+interface Pool {
+  connections: Map<string, PooledConnection>;
+}
+
+function pool(): Pool {
+  const slot = Symbol.for("swarmform.transport.pool");
+  const g = globalThis as unknown as Record<symbol, Pool | undefined>;
+  if (!g[slot]) g[slot] = { connections: new Map() };
+  return g[slot]!;
+}
+
+function poolKey(target: SshTarget): string {
+  return `${target.user ?? "root"}@${target.address}:${target.port ?? 22}`;
+}
+
+/** `ssh root@10.0.0.3:22 (h3)`: the prefix of every error about this target. */
+export function describeTarget(target: Pick<SshTarget, "host" | "address" | "port" | "user">): string {
+  return `ssh ${target.user ?? "root"}@${target.address}:${target.port ?? 22} (${target.host})`;
+}
+
+/** Removes every line of the private key (and the whole key) from a message. */
+export function redact(message: string, secret: string): string {
+  let out = message;
+  const pieces = [secret.trim(), ...secret.split(/\r?\n/).map((l) => l.trim())].filter((p) => p.length >= 8);
+  for (const p of pieces) out = out.split(p).join("[redacted]");
+  return out;
+}
+
+/** SHA256 fingerprint of an SSH public key blob, formatted as `ssh-keygen -lf` prints it. */
+export function fingerprintOf(keyBlob: Buffer): string {
+  const crypto = require("crypto") as typeof import("crypto");
+  return "SHA256:" + crypto.createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "");
+}
+
+/** Whether a known_hosts text lists `address` (port 22) or `[address]:port` with exactly this key blob. */
+export function knownHostsAccepts(
+  knownHosts: string,
+  address: string,
+  port: number,
+  keyBlob: Buffer,
+): boolean {
+  const crypto = require("crypto") as typeof import("crypto");
+  const names = port === 22 ? [address, `[${address}]:22`] : [`[${address}]:${port}`];
+  const blob = keyBlob.toString("base64");
+  for (const raw of knownHosts.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const fields = line.split(/\s+/);
+    if (fields[0].startsWith("@")) {
+      if (fields[0] === "@revoked" && fields[3] === blob) return false;
+      continue; // @cert-authority is not supported
+    }
+    const [hostField, , keyField] = fields;
+    if (keyField !== blob) continue;
+    const matches = hostField.split(",").some((pattern) => {
+      if (pattern.startsWith("|1|")) {
+        const [, , salt, hash] = pattern.split("|");
+        return names.some(
+          (n) => crypto.createHmac("sha1", Buffer.from(salt, "base64")).update(n).digest("base64") === hash,
+        );
+      }
+      return names.includes(pattern);
+    });
+    if (matches) return true;
+  }
+  return false;
+}
+
+/** Opens one SSH connection, retrying with bounded backoff; errors name the host and never carry the key. */
+function connect(target: SshTarget): Promise<Client> {
+  const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
+  const attempts = Math.max(1, target.retries ?? 3);
+  const timeout = target.connectTimeoutMs ?? 10000;
+  const port = target.port ?? 22;
+  const what = describeTarget(target);
+
+  const once = (): Promise<Client> =>
+    new Promise((resolve, reject) => {
+      const client = new SshClient();
+      let hostKeyProblem: string | undefined;
+      let settled = false;
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const fail = (err: Error & { level?: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.end();
+        const reason = hostKeyProblem ?? err.message;
+        const e = new Error(reason) as Error & { permanent?: boolean; timedOut?: boolean };
+        e.permanent = hostKeyProblem !== undefined || err.level === "client-authentication";
+        e.timedOut = /timed out/i.test(reason);
+        reject(e);
+      };
+      timer = setTimeout(() => fail(new Error(`connection timed out after ${timeout} ms`)), timeout + 1000);
+      client.once("ready", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(client);
+      });
+      client.on("error", fail);
+      const config: ConnectConfig = {
+        host: target.address,
+        port,
+        username: target.user ?? "root",
+        privateKey: target.privateKey,
+        readyTimeout: timeout,
+        keepaliveInterval: 15000,
+        keepaliveCountMax: 4,
+        hostVerifier: (key: Buffer) => {
+          if (target.hostKeyFingerprint !== undefined) {
+            const actual = fingerprintOf(key);
+            if (actual !== target.hostKeyFingerprint) {
+              hostKeyProblem = `host key mismatch: expected ${target.hostKeyFingerprint}, got ${actual}`;
+              return false;
+            }
+          }
+          if (
+            target.knownHosts !== undefined &&
+            !knownHostsAccepts(target.knownHosts, target.address, port, key)
+          ) {
+            hostKeyProblem = `host key ${fingerprintOf(key)} is not in the given known_hosts`;
+            return false;
+          }
+          return true;
+        },
+      };
+      try {
+        client.connect(config);
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+
+  return (async () => {
+    let last: (Error & { permanent?: boolean; timedOut?: boolean }) | undefined;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** (i - 1))));
+      try {
+        return await once();
+      } catch (err) {
+        last = err as Error & { permanent?: boolean; timedOut?: boolean };
+        if (last.permanent) break;
+      }
+    }
+    const reason = last?.timedOut
+      ? "connection timed out"
+      : redact(last?.message ?? "unknown error", target.privateKey);
+    const tries = last?.permanent ? "" : ` after ${attempts} attempt${attempts === 1 ? "" : "s"}`;
+    throw new Error(`${what}: ${reason}${tries}`);
+  })();
+}
+
+/** Returns the pooled connection for this target, connecting (or reconnecting after a drop) if needed. */
+function getClient(target: SshTarget): Promise<Client> {
+  const p = pool();
+  const key = poolKey(target);
+  let entry = p.connections.get(key);
+  if (!entry) {
+    entry = { active: 0, waiting: [], connects: 0 };
+    p.connections.set(key, entry);
+  }
+  const e = entry;
+  if (e.client) return Promise.resolve(e.client);
+  if (!e.connecting) {
+    e.connects++;
+    e.connecting = connect(target).then(
+      (client) => {
+        e.client = client;
+        e.connecting = undefined;
+        const forget = () => {
+          if (e.client === client) e.client = undefined;
+        };
+        client.on("close", forget);
+        client.on("end", forget);
+        client.on("error", forget);
+        return client;
+      },
+      (err) => {
+        e.connecting = undefined;
+        throw err;
+      },
+    );
+  }
+  return e.connecting;
+}
+
+async function withSession<T>(target: SshTarget, fn: () => Promise<T>): Promise<T> {
+  const key = poolKey(target);
+  const entry = () => pool().connections.get(key)!;
+  await getClient(target); // creates the entry
+  while (entry().active >= MAX_SESSIONS) await new Promise<void>((r) => entry().waiting.push(r));
+  entry().active++;
+  try {
+    return await fn();
+  } finally {
+    const e = entry();
+    e.active--;
+    e.waiting.shift()?.();
+  }
+}
+
+function runOnChannel(stream: ClientChannel, stdin: string | undefined): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let code: number | undefined;
+    let signal: string | undefined;
+    stream.on("data", (d: Buffer) => out.push(d));
+    stream.stderr.on("data", (d: Buffer) => err.push(d));
+    stream.on("exit", (c: number | null, s?: string) => {
+      code = c ?? undefined;
+      signal = s;
+    });
+    stream.on("error", reject);
+    stream.on("close", () => {
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      resolve({ stdout, stderr, code: code ?? (signal ? 128 : 255) });
+    });
+    stream.end(stdin ?? "");
+  });
+}
+
+/** Number of SSH connections opened so far for `user@address:port` (for tests: proves reuse). */
+export function sshConnectionCount(target: Pick<SshTarget, "address" | "port" | "user">): number {
+  return pool().connections.get(poolKey(target as SshTarget))?.connects ?? 0;
+}
+
+/** A Transport over SSH. One connection per user@address:port is shared by all transports and reused. */
+export function sshTransport(target: SshTarget): Transport {
+  const what = describeTarget(target);
+  const execOnce = (command: string, stdin?: string) =>
+    withSession(target, async () => {
+      const client = await getClient(target);
+      const stream = await new Promise<ClientChannel>((resolve, reject) =>
+        client.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
+      );
+      return runOnChannel(stream, stdin);
+    });
+  return {
+    host: target.host,
+    async exec(command: string, stdin?: string): Promise<ExecResult> {
+      try {
+        return await execOnce(command, stdin);
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message.startsWith(what)) throw err; // connection failure, already described
+        // The connection may have dropped between the pool check and the exec: reconnect once.
+        const entry = pool().connections.get(poolKey(target));
+        if (entry?.client) {
+          entry.client.end();
+          entry.client = undefined;
+        }
+        try {
+          return await execOnce(command, stdin);
+        } catch (err2) {
+          const m = (err2 as Error).message;
+          if (m.startsWith(what)) throw err2;
+          throw new Error(`${what}: exec failed: ${redact(m, target.privateKey)}`);
+        }
+      }
+    },
+    async close(): Promise<void> {
+      const p = pool();
+      const key = poolKey(target);
+      const entry = p.connections.get(key);
+      p.connections.delete(key);
+      const client = entry?.client ?? (await entry?.connecting?.catch(() => undefined));
+      client?.end();
+    },
+  };
+}
+
+/** A Transport that runs commands locally via `/bin/sh -c`, with `env` added to the environment. */
+export function localTransport(env?: Record<string, string>): Transport {
+  return {
+    host: "local",
+    exec(command: string, stdin?: string): Promise<ExecResult> {
+      const { spawn } = require("child_process") as typeof import("child_process");
+      return new Promise((resolve, reject) => {
+        const child = spawn("/bin/sh", ["-c", command], {
+          env: { ...process.env, ...(env ?? {}) },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (d: Buffer) => out.push(d));
+        child.stderr.on("data", (d: Buffer) => err.push(d));
+        child.stdin.on("error", () => undefined); // the command may exit without reading stdin
+        child.on("error", reject);
+        child.on("close", (code, signal) =>
+          resolve({
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(err).toString("utf8"),
+            code: code ?? (signal ? 128 : 255),
+          }),
+        );
+        child.stdin.end(stdin ?? "");
+      });
+    },
+    async close(): Promise<void> {},
+  };
+}
+
+/** Closes every pooled SSH connection (call at the end of a program or test). */
+export async function closeAllTransports(): Promise<void> {
+  const p = pool();
+  const entries = [...p.connections.values()];
+  p.connections.clear();
+  for (const e of entries) {
+    const client = e.client ?? (await e.connecting?.catch(() => undefined));
+    client?.end();
+  }
+}
