@@ -1,0 +1,217 @@
+// Images for the engine tests, built with `docker import` from a root filesystem assembled in a temp dir:
+// no image can be pulled on this machine. Recipes and config files live in tests/images/.
+//  - stand-in: busybox-static plus tests/images/standin/standin, which stays up whatever it is asked to run.
+//    Used for images that are neither pullable nor packaged here (Traefik, cAdvisor, application images).
+//  - registry: Debian's /usr/bin/docker-registry (the distribution registry 2.8), with the config of registry:2.
+//  - prometheus / node-exporter: Debian's /usr/bin/prometheus and /usr/bin/prometheus-node-exporter (the
+//    Prometheus web UI assets are left out: the HTTP API and /-/healthy work without them).
+import { execFileSync } from "child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, chmodSync } from "fs";
+import { tmpdir } from "os";
+import { dirname, join } from "path";
+import { dockerCli } from "./dockerd";
+
+export type ImageKind = "standin" | "registry" | "prometheus" | "node-exporter";
+
+const RECIPES = join(__dirname, "..", "images");
+const BUSYBOX = "/usr/bin/busybox";
+const APPLETS = ["sh", "sleep", "cat", "ls", "echo", "wget", "kill", "mkdir", "rm", "env", "true", "nc"];
+
+/** Which Debian package provides what each kind needs; the error when it is missing names it. */
+const NEEDS: Record<ImageKind, [string, string][]> = {
+  standin: [[BUSYBOX, "busybox-static"]],
+  registry: [
+    ["/usr/bin/docker-registry", "docker-registry"],
+    [BUSYBOX, "busybox-static"],
+  ],
+  prometheus: [
+    ["/usr/bin/prometheus", "prometheus"],
+    [BUSYBOX, "busybox-static"],
+  ],
+  "node-exporter": [
+    ["/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"],
+    [BUSYBOX, "busybox-static"],
+  ],
+};
+
+/**
+ * What to build for an image reference, by the last path element of its repository:
+ * `registry` -> the real registry, `prometheus` -> real Prometheus, `node-exporter` -> real node exporter,
+ * anything else -> the stand-in.
+ */
+export function imageKind(ref: string): ImageKind {
+  const noDigest = ref.split("@")[0];
+  const lastSlash = noDigest.lastIndexOf("/");
+  const colon = noDigest.indexOf(":", lastSlash + 1);
+  const repo = colon >= 0 ? noDigest.slice(0, colon) : noDigest;
+  const base = repo.slice(repo.lastIndexOf("/") + 1);
+  if (base === "registry") return "registry";
+  if (base === "prometheus") return "prometheus";
+  if (base === "node-exporter") return "node-exporter";
+  return "standin";
+}
+
+function requireFiles(kind: ImageKind): void {
+  for (const [file, pkg] of NEEDS[kind]) {
+    if (!existsSync(file)) {
+      throw new Error(
+        `${file} is missing: install the Debian package ${pkg} (apt-get install ${pkg}), or run .ci/run`,
+      );
+    }
+  }
+}
+
+/** Copies a dynamic binary's shared libraries (per `ldd`) into the rootfs at the same paths. */
+function copyLibs(binary: string, root: string): void {
+  let out: string;
+  try {
+    out = execFileSync("ldd", [binary], { stdio: "pipe" }).toString();
+  } catch {
+    return; // "not a dynamic executable"
+  }
+  for (const line of out.split("\n")) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (!m) continue;
+    const lib = m[1];
+    mkdirSync(join(root, dirname(lib)), { recursive: true });
+    copyFileSync(lib, join(root, lib));
+  }
+}
+
+function copyExecutable(src: string, root: string, dest: string): void {
+  mkdirSync(join(root, dirname(dest)), { recursive: true });
+  copyFileSync(src, join(root, dest));
+  chmodSync(join(root, dest), 0o755);
+  copyLibs(src, root);
+}
+
+function baseRootfs(root: string): void {
+  for (const d of ["bin", "etc", "tmp", "var/run", "proc", "sys", "dev"])
+    mkdirSync(join(root, d), { recursive: true });
+  chmodSync(join(root, "tmp"), 0o1777);
+  copyFileSync(BUSYBOX, join(root, "bin/busybox"));
+  chmodSync(join(root, "bin/busybox"), 0o755);
+  for (const a of APPLETS) symlinkSync("busybox", join(root, "bin", a));
+  execFileSync("sh", [
+    "-c",
+    `echo 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false' > ${root}/etc/passwd`,
+  ]);
+  execFileSync("sh", ["-c", `echo 'root:x:0:\nnogroup:x:65534:' > ${root}/etc/group`]);
+}
+
+interface Recipe {
+  /** Fills the root filesystem. */
+  fill(root: string): void;
+  /** `docker import --change` lines. */
+  changes: string[];
+}
+
+function recipe(kind: ImageKind, standinPaths: readonly string[]): Recipe {
+  switch (kind) {
+    case "standin":
+      return {
+        fill(root) {
+          copyFileSync(join(RECIPES, "standin/standin"), join(root, "standin"));
+          chmodSync(join(root, "standin"), 0o755);
+          // Entrypoints the program names (e.g. `traefik`, `/usr/bin/cadvisor`) resolve to the stand-in too.
+          for (const p of standinPaths) {
+            const dest = p.startsWith("/") ? p : `/usr/local/bin/${p}`;
+            if (existsSync(join(root, dest))) continue;
+            mkdirSync(join(root, dirname(dest)), { recursive: true });
+            symlinkSync("/standin", join(root, dest));
+          }
+        },
+        changes: ['ENTRYPOINT ["/standin"]', "ENV PATH=/usr/local/bin:/usr/bin:/bin"],
+      };
+    case "registry":
+      return {
+        fill(root) {
+          copyExecutable("/usr/bin/docker-registry", root, "/bin/registry");
+          mkdirSync(join(root, "etc/docker/registry"), { recursive: true });
+          copyFileSync(join(RECIPES, "registry/config.yml"), join(root, "etc/docker/registry/config.yml"));
+          mkdirSync(join(root, "var/lib/registry"), { recursive: true });
+        },
+        // As registry:2: ENTRYPOINT registry, CMD serve <config>.
+        changes: [
+          'ENTRYPOINT ["/bin/registry"]',
+          'CMD ["serve", "/etc/docker/registry/config.yml"]',
+          "EXPOSE 5000",
+          "VOLUME /var/lib/registry",
+        ],
+      };
+    case "prometheus":
+      return {
+        fill(root) {
+          copyExecutable("/usr/bin/prometheus", root, "/bin/prometheus");
+          mkdirSync(join(root, "etc/prometheus"), { recursive: true });
+          copyFileSync(
+            join(RECIPES, "prometheus/prometheus.yml"),
+            join(root, "etc/prometheus/prometheus.yml"),
+          );
+          mkdirSync(join(root, "prometheus"), { recursive: true });
+        },
+        // As prom/prometheus.
+        changes: [
+          'ENTRYPOINT ["/bin/prometheus"]',
+          'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]',
+          "EXPOSE 9090",
+          "WORKDIR /prometheus",
+        ],
+      };
+    case "node-exporter":
+      return {
+        fill(root) {
+          copyExecutable("/usr/bin/prometheus-node-exporter", root, "/bin/node_exporter");
+        },
+        // As prom/node-exporter.
+        changes: ['ENTRYPOINT ["/bin/node_exporter"]', "EXPOSE 9100"],
+      };
+  }
+}
+
+/**
+ * Builds one image of `kind` with `docker import` and tags it with every reference in `refs`.
+ * `standinPaths`: for the stand-in, commands the services run (their entrypoint override), linked to the stand-in.
+ * Returns the image id.
+ */
+export function buildImage(
+  kind: ImageKind,
+  refs: readonly string[],
+  standinPaths: readonly string[] = [],
+): string {
+  if (refs.length === 0) throw new Error("buildImage: no reference to tag");
+  const pinned = refs.filter((r) => r.includes("@"));
+  if (pinned.length) throw new Error(`cannot build an image for a digest reference: ${pinned.join(", ")}`);
+  requireFiles(kind);
+  const root = mkdtempSync(join(tmpdir(), `swarmform-${kind}-`));
+  const tarFile = `${root}.tar`;
+  try {
+    baseRootfs(root);
+    const r = recipe(kind, standinPaths);
+    r.fill(root);
+    execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarFile, "."]);
+    const changes = r.changes.flatMap((c) => ["--change", c]);
+    const id = dockerCli(["import", ...changes, tarFile, refs[0]]).trim();
+    for (const ref of refs.slice(1)) dockerCli(["tag", refs[0], ref]);
+    return id;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(tarFile, { force: true });
+  }
+}
+
+/** Builds every image in `refs`, grouped by kind (one import per kind). Returns ref -> kind. */
+export function buildImagesFor(
+  refs: readonly string[],
+  standinPaths: readonly string[] = [],
+): Map<string, ImageKind> {
+  const byKind = new Map<ImageKind, string[]>();
+  const kinds = new Map<string, ImageKind>();
+  for (const ref of new Set(refs)) {
+    const k = imageKind(ref);
+    kinds.set(ref, k);
+    byKind.set(k, [...(byKind.get(k) ?? []), ref]);
+  }
+  for (const [k, rs] of byKind) buildImage(k, rs, k === "standin" ? standinPaths : []);
+  return kinds;
+}
