@@ -174,6 +174,8 @@ export interface ServiceSpec {
   readonly image: string;
   readonly command?: readonly string[];
   readonly entrypoint?: readonly string[];
+  /** Compose `user` (the container's user). Default: the image's user. */
+  readonly user?: string;
   readonly environment: Readonly<Record<string, string>>;
   /** Physical network names. */
   readonly networks: readonly string[];
