@@ -1,0 +1,122 @@
+// Compose variable interpolation (https://github.com/compose-spec/compose-spec/blob/main/spec.md#interpolation):
+// `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}`,
+// `${VAR:+alt}`, `${VAR+alt}`, and `$$` for a literal `$`. Defaults and alternatives are themselves
+// interpolated (`${A:-${B}}`). An unset variable without a default becomes "" (as compose does).
+
+/** Variables visible to interpolation; `undefined` means unset. */
+export type InterpolationVars = Readonly<Record<string, string | undefined>>;
+
+/** Result of {@link interpolate}: the value, and one message per problem (empty when fine). */
+export interface InterpolationResult {
+  readonly value: string;
+  readonly errors: readonly string[];
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+
+/** Interpolates one string scalar. Never throws; problems (missing required vars, bad syntax) go to `errors`. */
+export function interpolate(text: string, vars: InterpolationVars): InterpolationResult {
+  const errors: string[] = [];
+  const value = expand(text, vars, errors);
+  return { value, errors };
+}
+
+/** True when the string contains anything interpolation would change (a `$`). */
+export function needsInterpolation(text: string): boolean {
+  return text.includes("$");
+}
+
+function expand(text: string, vars: InterpolationVars, errors: string[]): string {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c !== "$") {
+      out += c;
+      i++;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === "$") {
+      out += "$";
+      i += 2;
+      continue;
+    }
+    if (next === "{") {
+      const end = matchingBrace(text, i + 1);
+      if (end < 0) {
+        errors.push(`invalid interpolation format in "${text}": unterminated "\${"`);
+        return out + text.slice(i);
+      }
+      out += braced(text.slice(i + 2, end), text, vars, errors);
+      i = end + 1;
+      continue;
+    }
+    const name = NAME.exec(text.slice(i + 1));
+    if (name) {
+      out += vars[name[0]] ?? "";
+      i += 1 + name[0].length;
+      continue;
+    }
+    errors.push(
+      `invalid interpolation format in "${text}": "$" must be followed by a name, "{" or "$" (write "$$" for a literal "$")`,
+    );
+    out += "$";
+    i++;
+  }
+  return out;
+}
+
+/** Index of the `}` closing the `{` at `open`, counting nested `${...}`; -1 if none. */
+function matchingBrace(text: string, open: number): number {
+  let depth = 0;
+  for (let j = open; j < text.length; j++) {
+    if (text[j] === "{") depth++;
+    else if (text[j] === "}") {
+      depth--;
+      if (depth === 0) return j;
+    }
+  }
+  return -1;
+}
+
+function braced(inner: string, whole: string, vars: InterpolationVars, errors: string[]): string {
+  const name = NAME.exec(inner)?.[0];
+  if (!name) {
+    errors.push(
+      `invalid interpolation format in "${whole}": "\${${inner}}" does not start with a variable name`,
+    );
+    return "";
+  }
+  const rest = inner.slice(name.length);
+  const raw = vars[name];
+  const isSet = raw !== undefined;
+  const nonEmpty = isSet && raw !== "";
+  if (rest === "") return raw ?? "";
+  const op = /^(:-|-|:\?|\?|:\+|\+)/.exec(rest)?.[0];
+  if (!op) {
+    errors.push(`invalid interpolation format in "${whole}": unknown operator after \${${name}`);
+    return "";
+  }
+  const arg = rest.slice(op.length);
+  switch (op) {
+    case ":-":
+      return nonEmpty ? raw : expand(arg, vars, errors);
+    case "-":
+      return isSet ? raw : expand(arg, vars, errors);
+    case ":?":
+    case "?": {
+      const ok = op === ":?" ? nonEmpty : isSet;
+      if (ok) return raw as string;
+      const msg = expand(arg, vars, errors);
+      errors.push(
+        `required variable ${name} is ${isSet ? "empty" : "missing a value"}` + (msg ? `: ${msg}` : ""),
+      );
+      return "";
+    }
+    case ":+":
+      return nonEmpty ? expand(arg, vars, errors) : "";
+    default: // "+"
+      return isSet ? expand(arg, vars, errors) : "";
+  }
+}
