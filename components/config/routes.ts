@@ -23,7 +23,9 @@ export function routesOf(service: ServiceSpec): Route[] {
   const seen = new Set<string>();
   const add = (r: Route): void => {
     const k = `${r.router}\n${r.host}\n${r.path}`;
-    if (!seen.has(k)) (seen.add(k), out.push(r));
+    if (seen.has(k)) return;
+    seen.add(k);
+    out.push(r);
   };
   if (service.traefik) {
     const router = routerNameOf(service.stack, service.key);
@@ -75,10 +77,13 @@ function tokenize(rule: string): Token[] {
   while (i < rule.length) {
     const c = rule[i];
     if (/\s/.test(c)) i++;
-    else if (rule.startsWith("||", i) || rule.startsWith("&&", i))
-      (out.push({ t: "op", v: rule.slice(i, i + 2) }), (i += 2));
-    else if ("(),!".includes(c)) (out.push({ t: "op", v: c }), i++);
-    else if (c === "`" || c === '"') {
+    else if (rule.startsWith("||", i) || rule.startsWith("&&", i)) {
+      out.push({ t: "op", v: rule.slice(i, i + 2) });
+      i += 2;
+    } else if ("(),!".includes(c)) {
+      out.push({ t: "op", v: c });
+      i++;
+    } else if (c === "`" || c === '"') {
       const end = rule.indexOf(c, i + 1);
       if (end < 0) throw new Error("unterminated string");
       out.push({ t: "str", v: rule.slice(i + 1, end) });
