@@ -1,0 +1,449 @@
+// Swarm membership operations over a Transport: the I/O half of the SwarmNode provider.
+//
+// Serialization: the dynamic provider captures these functions. They use no module-level mutable
+// state (the test event log lives on globalThis) and require node modules inside function bodies.
+
+import { sshTransport, Transport } from "./transport";
+import {
+  Availability,
+  blockingTasks,
+  countManagers,
+  InitOptions,
+  initCommand,
+  joinCommand,
+  labelChanges,
+  managerJoinAddr,
+  NODE_LS_FORMAT,
+  NodeObservation,
+  NodeRole,
+  nodeUpdateCommand,
+  parseNodeInspect,
+  parseNodeList,
+  parseSwarmInfo,
+  parseTasks,
+  quorumAfter,
+  scrub,
+  servicesNotConverged,
+  sq,
+  SwarmInfo,
+} from "./plan";
+
+/** How to reach one host over SSH (the private key is passed separately, as a secret). */
+export interface NodeSsh {
+  /** Host name (HostSpec.name): used in every message. */
+  readonly name: string;
+  readonly address: string;
+  /** Default 22. */
+  readonly port?: number;
+  /** Default root. */
+  readonly user?: string;
+  /** `SHA256:<base64>`; default not pinned. */
+  readonly hostKeyFingerprint?: string;
+}
+
+/** Bounds on every wait, in seconds. */
+export interface NodeTimeouts {
+  /** Wait for SSH and the docker daemon on create/update. Default 120. */
+  readonly readySeconds?: number;
+  /** Wait for a drained node's tasks to run elsewhere. Default 300. */
+  readonly drainSeconds?: number;
+  /** One SSH connection attempt when probing (read/delete/finding a manager). Default 10. */
+  readonly connectSeconds?: number;
+  /** Wait for the swarm-wide membership lock. Default 600. */
+  readonly lockSeconds?: number;
+}
+
+export interface Ctx {
+  readonly privateKey: string;
+  readonly timeouts: Required<NodeTimeouts>;
+  readonly forceQuorumLoss: boolean;
+}
+
+export function withDefaults(t: NodeTimeouts | undefined): Required<NodeTimeouts> {
+  return {
+    readySeconds: t?.readySeconds ?? 120,
+    drainSeconds: t?.drainSeconds ?? 300,
+    connectSeconds: t?.connectSeconds ?? 10,
+    lockSeconds: t?.lockSeconds ?? 600,
+  };
+}
+
+export function describe(n: NodeSsh): string {
+  return `swarm node ${n.name} (${n.address})`;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Test hook: when `globalThis[Symbol.for("swarmform.swarm.events")]` is an array, steps are logged to it. */
+export function event(node: string, what: string): void {
+  const log = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.swarm.events")];
+  if (Array.isArray(log)) log.push({ node, what, at: Date.now() });
+}
+
+export function transportFor(n: NodeSsh, ctx: Ctx, connectMs?: number): Transport {
+  return sshTransport({
+    host: n.name,
+    address: n.address,
+    port: n.port,
+    user: n.user,
+    privateKey: ctx.privateKey,
+    hostKeyFingerprint: n.hostKeyFingerprint,
+    connectTimeoutMs: connectMs ?? ctx.timeouts.connectSeconds * 1000,
+    retries: 1,
+  });
+}
+
+/** Runs a command; a non-zero exit throws an error naming the host, with secrets scrubbed. */
+export async function run(
+  n: NodeSsh,
+  ctx: Ctx,
+  what: string,
+  command: string,
+  stdin?: string,
+): Promise<string> {
+  let r;
+  try {
+    r = await transportFor(n, ctx).exec(command, stdin);
+  } catch (err) {
+    throw new Error(scrub(`${describe(n)}: ${what}: ${(err as Error).message}`, [ctx.privateKey, stdin]));
+  }
+  if (r.code !== 0) {
+    const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" ");
+    throw new Error(
+      scrub(`${describe(n)}: ${what} failed (exit ${r.code}): ${detail}`, [ctx.privateKey, stdin]),
+    );
+  }
+  return r.stdout;
+}
+
+/** The node's own view of its swarm membership (throws if SSH or docker do not answer). */
+export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
+  return parseSwarmInfo(await run(n, ctx, "docker info", "docker info --format '{{json .Swarm}}'"));
+}
+
+/** One attempt: the node's swarm info, or undefined if SSH or the docker daemon do not answer. */
+export async function probe(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo | undefined> {
+  try {
+    return await swarmInfo(n, ctx);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits (bounded by readySeconds) until SSH and the docker daemon answer. */
+export async function waitReady(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
+  const deadline = Date.now() + ctx.timeouts.readySeconds * 1000;
+  for (;;) {
+    let last: string;
+    try {
+      return await swarmInfo(n, {
+        ...ctx,
+        timeouts: {
+          ...ctx.timeouts,
+          connectSeconds: Math.min(ctx.timeouts.connectSeconds, ctx.timeouts.readySeconds),
+        },
+      });
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `${describe(n)}: not ready after ${ctx.timeouts.readySeconds}s (SSH and docker must answer): ${last}`,
+      );
+    }
+    await sleep(1000);
+  }
+}
+
+export interface Manager {
+  readonly node: NodeSsh;
+  readonly info: SwarmInfo;
+}
+
+/**
+ * The first of `candidates` (in order) that is an active manager with control available, probed in
+ * parallel; `exclude` (a host name) is skipped.
+ */
+export async function findManager(
+  candidates: readonly NodeSsh[],
+  ctx: Ctx,
+  exclude?: string,
+): Promise<Manager | undefined> {
+  const list = candidates.filter((c) => c.name !== exclude);
+  const infos = await Promise.all(list.map((c) => probe(c, ctx)));
+  for (let i = 0; i < list.length; i++) {
+    const info = infos[i];
+    if (info && info.localNodeState === "active" && info.controlAvailable) return { node: list[i], info };
+  }
+  return undefined;
+}
+
+export async function requireManager(
+  candidates: readonly NodeSsh[],
+  ctx: Ctx,
+  forNode: NodeSsh,
+  exclude?: string,
+): Promise<Manager> {
+  const m = await findManager(candidates, ctx, exclude);
+  if (!m) {
+    const names = candidates.filter((c) => c.name !== exclude).map((c) => c.name);
+    throw new Error(
+      `${describe(forNode)}: no reachable swarm manager among [${names.join(", ")}] (SSH and docker must answer on one of them)`,
+    );
+  }
+  return m;
+}
+
+/** Runs on a manager, retrying (bounded) while the swarm has no leader (e.g. right after a demotion). */
+export async function onManager(
+  m: Manager,
+  ctx: Ctx,
+  what: string,
+  command: string,
+  stdin?: string,
+): Promise<string> {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      return await run(m.node, ctx, what, command, stdin);
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (!/leader|rpc error|context deadline|temporarily unavailable/i.test(msg) || Date.now() >= deadline)
+        throw err;
+      await sleep(1000);
+    }
+  }
+}
+
+/** `docker node inspect` of `nodeId` on a manager; undefined if the swarm does not know it. */
+export async function inspectNode(
+  m: Manager,
+  ctx: Ctx,
+  nodeId: string,
+): Promise<NodeObservation | undefined> {
+  if (!nodeId) return undefined;
+  const r = await transportFor(m.node, ctx).exec(`docker node inspect ${sq(nodeId)}`);
+  if (r.code !== 0) {
+    if (/no such node|not found/i.test(r.stderr)) return undefined;
+    throw new Error(
+      scrub(`${describe(m.node)}: docker node inspect failed: ${r.stderr.trim()}`, [ctx.privateKey]),
+    );
+  }
+  return parseNodeInspect(r.stdout);
+}
+
+export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: string; worker: string }> {
+  const manager = (await onManager(m, ctx, "join-token", "docker swarm join-token -q manager")).trim();
+  const worker = (await onManager(m, ctx, "join-token", "docker swarm join-token -q worker")).trim();
+  return { manager, worker };
+}
+
+export async function initSwarm(n: NodeSsh, ctx: Ctx, advertise: string, init: InitOptions): Promise<void> {
+  event(n.name, "init");
+  await run(n, ctx, "docker swarm init", initCommand(advertise, init));
+}
+
+/** Joins `n` to the swarm of manager `m` with a fresh token for `role` (the token goes over stdin). */
+export async function joinSwarm(
+  n: NodeSsh,
+  ctx: Ctx,
+  m: Manager,
+  role: NodeRole,
+  advertise: string,
+): Promise<void> {
+  event(n.name, `join-${role}`);
+  const token = (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
+  await run(n, ctx, "docker swarm join", joinCommand(advertise, managerJoinAddr(m.info.nodeAddr)), token);
+}
+
+/**
+ * A swarm-wide lock for changes to the manager set (demote, promote, manager removal): a directory
+ * created atomically with mkdir on the first lock host (by name) whose SSH answers. Pulumi runs deletes
+ * in parallel, and the provider may run in more than one process, so the lock lives on a host.
+ * A lock older than 15 minutes is taken to be stale (its holder died) and broken.
+ */
+export async function withSwarmLock<T>(
+  swarmId: string,
+  lockHosts: readonly NodeSsh[],
+  ctx: Ctx,
+  owner: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const hosts = [...lockHosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let host: NodeSsh | undefined;
+  for (const h of hosts) {
+    const r = await transportFor(h, ctx)
+      .exec("true")
+      .catch(() => undefined);
+    if (r && r.code === 0) {
+      host = h;
+      break;
+    }
+  }
+  if (!host)
+    throw new Error(`swarm ${swarmId}: no lock host answers among [${hosts.map((h) => h.name).join(", ")}]`);
+  const id = `${owner}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const dir = `"$base"/swarmform-${swarmId.replace(/[^A-Za-z0-9]/g, "")}.lock`;
+  const acquire =
+    `base=/var/lock; [ -d "$base" ] || base=/tmp; d=${dir}; ` +
+    `if mkdir "$d" 2>/dev/null; then echo ${sq(id)} > "$d/owner"; echo acquired; ` +
+    `elif [ $(( $(date +%s) - $(stat -c %Y "$d" 2>/dev/null || date +%s) )) -gt 900 ]; then rm -rf "$d"; echo stale; ` +
+    `else echo busy; cat "$d/owner" 2>/dev/null; fi`;
+  const release =
+    `base=/var/lock; [ -d "$base" ] || base=/tmp; d=${dir}; ` +
+    `if [ "$(cat "$d/owner" 2>/dev/null)" = ${sq(id)} ]; then rm -rf "$d"; fi`;
+  const deadline = Date.now() + ctx.timeouts.lockSeconds * 1000;
+  for (;;) {
+    const out = await run(host, ctx, "membership lock", acquire);
+    if (out.startsWith("acquired")) break;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `swarm ${swarmId}: membership lock on ${host.name} still held after ${ctx.timeouts.lockSeconds}s by ${out.split("\n")[1] ?? "?"}`,
+      );
+    }
+    await sleep(500);
+  }
+  event(owner, "lock");
+  try {
+    return await fn();
+  } finally {
+    event(owner, "unlock");
+    await run(host, ctx, "membership unlock", release).catch(() => undefined);
+  }
+}
+
+/** Live manager list via `m`, and the quorum verdict for removing `nodeId` from the managers. */
+export async function checkQuorumForRemoval(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: string) {
+  const list = parseNodeList(
+    await onManager(m, ctx, "docker node ls", `docker node ls --format '${NODE_LS_FORMAT}'`),
+  );
+  const entry = list.find((e) => e.id === nodeId);
+  if (!entry || entry.managerStatus === "") return undefined; // not a manager (any more)
+  const nodeReachable = entry.managerStatus === "Leader" || entry.managerStatus === "Reachable";
+  const verdict = quorumAfter(countManagers(list), { kind: "remove-manager", nodeReachable });
+  if (!verdict.ok && !ctx.forceQuorumLoss) {
+    throw new Error(
+      `${describe(node)}: refusing to remove it from the managers: afterwards ${verdict.reason} ` +
+        `(set nodes.swarm.forceQuorumLoss to force)`,
+    );
+  }
+  return verdict;
+}
+
+/** Demotes `nodeId` via manager `m` (caller holds the lock and checked quorum), then waits until it is a worker. */
+export async function demote(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: string): Promise<void> {
+  event(node.name, "demote");
+  await onManager(m, ctx, "docker node demote", `docker node demote ${sq(nodeId)}`);
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const obs = await inspectNode(m, ctx, nodeId).catch(() => undefined);
+    const self = await probe(node, ctx);
+    if (obs?.role === "worker" && (!self || self.nodeId !== nodeId || !self.controlAvailable)) return;
+    if (Date.now() >= deadline)
+      throw new Error(`${describe(node)}: still a manager 60s after docker node demote`);
+    await sleep(500);
+  }
+}
+
+export async function promote(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: string): Promise<void> {
+  event(node.name, "promote");
+  await onManager(m, ctx, "docker node promote", `docker node promote ${sq(nodeId)}`);
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const self = await probe(node, ctx);
+    if (self?.controlAvailable) return;
+    if (Date.now() >= deadline)
+      throw new Error(`${describe(node)}: not a working manager 60s after docker node promote`);
+    await sleep(500);
+  }
+}
+
+/** Sets labels (authoritative: others are removed) and availability to the desired ones, via `m`. */
+export async function setLabelsAndAvailability(
+  m: Manager,
+  ctx: Ctx,
+  node: NodeSsh,
+  nodeId: string,
+  actual: NodeObservation,
+  labels: Readonly<Record<string, string>>,
+  availability: Availability,
+): Promise<void> {
+  const { add, rm } = labelChanges(actual.labels, labels);
+  const cmd = nodeUpdateCommand(nodeId, {
+    add,
+    rm,
+    availability: actual.availability !== availability ? availability : undefined,
+  });
+  if (cmd) {
+    event(node.name, "node-update");
+    await onManager(m, ctx, "docker node update", cmd);
+  }
+}
+
+/** Drains `nodeId` and waits (bounded) until none of its non-global tasks run there and its services converged. */
+export async function drainAndWait(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: string): Promise<void> {
+  const tasksCmd = `docker node ps ${sq(nodeId)} --filter desired-state=running --format '{{.Name}}\\t{{.CurrentState}}'`;
+  const before = blockingTasks(parseTasks(await onManager(m, ctx, "docker node ps", tasksCmd)), nodeId);
+  const services = new Set(before.map((t) => t.name.replace(/\.[^.]*$/, "")));
+  event(node.name, "drain");
+  await onManager(m, ctx, "docker node update", `docker node update --availability drain ${sq(nodeId)}`);
+  const deadline = Date.now() + ctx.timeouts.drainSeconds * 1000;
+  for (;;) {
+    const left = blockingTasks(parseTasks(await onManager(m, ctx, "docker node ps", tasksCmd)), nodeId);
+    const svcOut = await onManager(
+      m,
+      ctx,
+      "docker service ls",
+      "docker service ls --format '{{.Name}}\\t{{.Mode}}\\t{{.Replicas}}'",
+    );
+    const pending = servicesNotConverged(svcOut).filter((s) => services.has(s));
+    if (left.length === 0 && pending.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `${describe(node)}: drained, but after ${ctx.timeouts.drainSeconds}s tasks still run there ` +
+          `[${left.map((t) => t.name).join(", ")}] or services have not converged elsewhere [${pending.join(", ")}]`,
+      );
+    }
+    await sleep(1000);
+  }
+}
+
+/** `docker swarm leave` on the node, retried (bounded) while the node still acts as a manager. */
+export async function leave(node: NodeSsh, ctx: Ctx, force = false): Promise<void> {
+  event(node.name, force ? "leave-force" : "leave");
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try {
+      await run(node, ctx, "docker swarm leave", `docker swarm leave${force ? " --force" : ""}`);
+      return;
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/not part of a swarm/i.test(msg)) return;
+      if (Date.now() >= deadline) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
+/** `docker node rm` via `m`, waiting (bounded) for the node to show as down; then --force. */
+export async function removeNode(
+  m: Manager,
+  ctx: Ctx,
+  node: NodeSsh,
+  nodeId: string,
+  force: boolean,
+): Promise<void> {
+  event(node.name, force ? "node-rm-force" : "node-rm");
+  const deadline = Date.now() + (force ? 0 : 30000);
+  for (;;) {
+    const r = await transportFor(m.node, ctx).exec(`docker node rm${force ? " --force" : ""} ${sq(nodeId)}`);
+    if (r.code === 0 || /no such node|not found/i.test(r.stderr)) return;
+    if (Date.now() >= deadline) {
+      if (!force) return removeNode(m, ctx, node, nodeId, true);
+      throw new Error(
+        scrub(`${describe(node)}: docker node rm --force failed: ${r.stderr.trim()}`, [ctx.privateKey]),
+      );
+    }
+    await sleep(1000);
+  }
+}

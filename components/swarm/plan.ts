@@ -1,0 +1,373 @@
+// Pure planning logic for swarm membership: quorum arithmetic, removal steps, diff classification,
+// parsing of docker CLI output, command building and secret scrubbing. No I/O here.
+//
+// These functions are also called by the dynamic provider after Pulumi serializes it, so they must
+// not reference module-level mutable state or node modules.
+
+export type NodeRole = "manager" | "worker";
+export type Availability = "active" | "pause" | "drain";
+
+/** Swarm init options (first manager only). */
+export interface InitOptions {
+  /** CIDRs for `--default-addr-pool`. Default: docker's default (10.0.0.0/8). */
+  readonly defaultAddrPool: readonly string[];
+  /** `--data-path-port`. Default 4789. */
+  readonly dataPathPort: number;
+  /** `--cert-expiry`, e.g. `2160h0m0s`. Default docker's (90 days). */
+  readonly certExpiry: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quorum
+
+/** Managers needed for quorum among `total` managers (a raft majority). */
+export function quorumNeeded(total: number): number {
+  return Math.floor(total / 2) + 1;
+}
+
+export interface ManagerCount {
+  /** Managers in the swarm (any reachability). */
+  readonly total: number;
+  /** Managers whose raft status is Leader or Reachable. */
+  readonly reachable: number;
+}
+
+/** A membership change as it affects the manager set. */
+export type QuorumChange =
+  | { readonly kind: "remove-manager"; readonly nodeReachable: boolean }
+  | { readonly kind: "add-manager" }
+  | { readonly kind: "none" };
+
+export interface QuorumVerdict extends ManagerCount {
+  readonly needed: number;
+  /** True if the managers after the change still hold quorum. */
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/**
+ * The manager set after `change`, and whether it keeps quorum. Removing (or demoting) a manager
+ * shrinks the raft group; removing the last manager is never "ok" (the swarm would have no manager).
+ */
+export function quorumAfter(managers: ManagerCount, change: QuorumChange): QuorumVerdict {
+  let { total, reachable } = managers;
+  if (change.kind === "remove-manager") {
+    total -= 1;
+    if (change.nodeReachable) reachable -= 1;
+  } else if (change.kind === "add-manager") {
+    // A new manager counts in the raft group as soon as it joins, and is reachable once it has.
+    total += 1;
+    reachable += 1;
+  }
+  const needed = quorumNeeded(total);
+  if (total <= 0) {
+    return { total, reachable, needed, ok: false, reason: "no manager would remain" };
+  }
+  const ok = reachable >= needed;
+  const reason = `${reachable} of ${total} managers reachable, ${needed} needed for quorum`;
+  return { total, reachable, needed, ok, reason };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removal
+
+export type RemovalStep =
+  "drain" | "wait-tasks" | "demote" | "leave" | "node-rm" | "node-rm-force" | "leave-force";
+
+export interface RemovalSituation {
+  readonly role: NodeRole;
+  /** The node's own SSH and docker daemon answer. */
+  readonly hostReachable: boolean;
+  /** The node is the only node left in the swarm (removing it dissolves the swarm). */
+  readonly lastNode: boolean;
+}
+
+/**
+ * Safe removal, in order: drain; wait until its tasks run elsewhere; demote if manager; `swarm leave`
+ * on the node; `node rm` from a remaining manager. A host that is gone is demoted (if manager) and
+ * removed with `node rm --force`. The last node of a swarm just leaves with --force (dissolves it).
+ */
+export function removalSteps(s: RemovalSituation): RemovalStep[] {
+  if (s.lastNode) return s.hostReachable ? ["leave-force"] : [];
+  if (!s.hostReachable) return s.role === "manager" ? ["demote", "node-rm-force"] : ["node-rm-force"];
+  const steps: RemovalStep[] = ["drain", "wait-tasks"];
+  if (s.role === "manager") steps.push("demote");
+  steps.push("leave", "node-rm");
+  return steps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diff
+
+/** The part of a SwarmNode's inputs/state that diff looks at. */
+export interface NodeDesired {
+  readonly name: string;
+  readonly address: string;
+  readonly advertiseAddress?: string;
+  readonly port?: number;
+  readonly user?: string;
+  readonly role: NodeRole;
+  readonly availability: Availability;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly init?: InitOptions;
+  /** State only: false when read found the node is not a member of the swarm any more. */
+  readonly member?: boolean;
+}
+
+export interface DiffPlan {
+  /** Properties that force a replacement (the node is removed, then joined again). */
+  readonly replaces: string[];
+  /** Properties that change in place. */
+  readonly updates: string[];
+  readonly changes: boolean;
+  /** Always true for a replacement: the same host cannot be a member twice. */
+  readonly deleteBeforeReplace: boolean;
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+function sameInit(a: InitOptions | undefined, b: InitOptions | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.dataPathPort === b.dataPathPort &&
+    a.certExpiry === b.certExpiry &&
+    a.defaultAddrPool.length === b.defaultAddrPool.length &&
+    a.defaultAddrPool.every((p, i) => p === b.defaultAddrPool[i])
+  );
+}
+
+/**
+ * Classifies a change from `olds` (state, possibly refreshed) to `news` (inputs). A new host or address
+ * (or advertise address) replaces the node, delete-before-replace; role, availability, labels, SSH
+ * details and init options change in place; a node that read found outside the swarm is re-joined.
+ */
+export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
+  const replaces: string[] = [];
+  const updates: string[] = [];
+  if (olds.name !== news.name) replaces.push("name");
+  if (olds.address !== news.address) replaces.push("address");
+  if ((olds.advertiseAddress ?? olds.address) !== (news.advertiseAddress ?? news.address))
+    replaces.push("advertiseAddress");
+  if (olds.member === false) updates.push("member");
+  if (olds.role !== news.role) updates.push("role");
+  if (olds.availability !== news.availability) updates.push("availability");
+  if (!sameLabels(olds.labels, news.labels)) updates.push("labels");
+  if ((olds.port ?? 22) !== (news.port ?? 22)) updates.push("port");
+  if ((olds.user ?? "root") !== (news.user ?? "root")) updates.push("user");
+  if (!sameInit(olds.init, news.init)) updates.push("init");
+  const changes = replaces.length + updates.length > 0;
+  return { replaces, updates, changes, deleteBeforeReplace: replaces.length > 0 };
+}
+
+/** `docker node update` arguments that turn `current` labels into `desired` (authoritative). */
+export function labelChanges(
+  current: Readonly<Record<string, string>>,
+  desired: Readonly<Record<string, string>>,
+): { add: [string, string][]; rm: string[] } {
+  const add: [string, string][] = Object.keys(desired)
+    .sort()
+    .filter((k) => current[k] !== desired[k])
+    .map((k) => [k, desired[k]]);
+  const rm = Object.keys(current)
+    .sort()
+    .filter((k) => !(k in desired));
+  return { add, rm };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing docker output
+
+/** `docker info --format '{{json .Swarm}}'`, the fields we use. */
+export interface SwarmInfo {
+  readonly nodeId: string;
+  readonly nodeAddr: string;
+  /** inactive | pending | active | error | locked */
+  readonly localNodeState: string;
+  readonly controlAvailable: boolean;
+  /** Only on managers. */
+  readonly clusterId?: string;
+  readonly error: string;
+  readonly nodes?: number;
+  readonly managers?: number;
+}
+
+export function parseSwarmInfo(json: string): SwarmInfo {
+  const s = JSON.parse(json.trim()) as Record<string, unknown>;
+  const cluster = s.Cluster as { ID?: string } | null | undefined;
+  return {
+    nodeId: String(s.NodeID ?? ""),
+    nodeAddr: String(s.NodeAddr ?? ""),
+    localNodeState: String(s.LocalNodeState ?? "inactive"),
+    controlAvailable: s.ControlAvailable === true,
+    clusterId: cluster?.ID || undefined,
+    error: String(s.Error ?? ""),
+    nodes: typeof s.Nodes === "number" ? s.Nodes : undefined,
+    managers: typeof s.Managers === "number" ? s.Managers : undefined,
+  };
+}
+
+/** One node as a manager sees it (`docker node inspect`). */
+export interface NodeObservation {
+  readonly id: string;
+  readonly hostname: string;
+  readonly role: NodeRole;
+  readonly availability: Availability;
+  readonly labels: Record<string, string>;
+  /** ready | down | unknown | disconnected */
+  readonly state: string;
+  readonly addr: string;
+  /** For managers: reachable | unreachable | unknown; "" for workers. */
+  readonly reachability: string;
+  readonly leader: boolean;
+}
+
+export function parseNodeInspect(json: string): NodeObservation {
+  const parsed = JSON.parse(json.trim()) as unknown;
+  const n = (Array.isArray(parsed) ? parsed[0] : parsed) as {
+    ID: string;
+    Spec: { Role: NodeRole; Availability: Availability; Labels?: Record<string, string> | null };
+    Description?: { Hostname?: string };
+    Status?: { State?: string; Addr?: string };
+    ManagerStatus?: { Reachability?: string; Leader?: boolean } | null;
+  };
+  return {
+    id: n.ID,
+    hostname: n.Description?.Hostname ?? "",
+    role: n.Spec.Role,
+    availability: n.Spec.Availability,
+    labels: { ...(n.Spec.Labels ?? {}) },
+    state: n.Status?.State ?? "unknown",
+    addr: n.Status?.Addr ?? "",
+    reachability: n.ManagerStatus?.Reachability ?? "",
+    leader: n.ManagerStatus?.Leader === true,
+  };
+}
+
+/** `docker node ls --format '{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}'`. */
+export interface NodeListEntry {
+  readonly id: string;
+  readonly hostname: string;
+  /** Ready | Down | Unknown */
+  readonly status: string;
+  readonly availability: string;
+  /** Leader | Reachable | Unreachable | "" (worker) */
+  readonly managerStatus: string;
+}
+
+export const NODE_LS_FORMAT =
+  "{{.ID}}\\t{{.Hostname}}\\t{{.Status}}\\t{{.Availability}}\\t{{.ManagerStatus}}";
+
+export function parseNodeList(text: string): NodeListEntry[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .map((l) => {
+      const [id, hostname, status, availability, managerStatus] = l.split("\t");
+      return { id, hostname, status, availability, managerStatus: managerStatus ?? "" };
+    });
+}
+
+/** Managers in a node list, and how many of them raft can reach. */
+export function countManagers(nodes: readonly NodeListEntry[]): ManagerCount {
+  const managers = nodes.filter((n) => n.managerStatus !== "");
+  const reachable = managers.filter((n) => n.managerStatus === "Leader" || n.managerStatus === "Reachable");
+  return { total: managers.length, reachable: reachable.length };
+}
+
+/** `docker node ps <id> --filter desired-state=running --format '{{.Name}}\t{{.CurrentState}}'`. */
+export interface TaskEntry {
+  readonly name: string;
+  readonly currentState: string;
+}
+
+export function parseTasks(text: string): TaskEntry[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .map((l) => {
+      const [name, currentState] = l.split("\t");
+      return { name, currentState: currentState ?? "" };
+    });
+}
+
+/**
+ * Tasks still to move off a drained node: any task whose desired state is running there, except
+ * tasks of global services (named `<service>.<nodeId>` by docker; replicated ones are `<service>.<slot>`).
+ */
+export function blockingTasks(tasks: readonly TaskEntry[], nodeId: string): TaskEntry[] {
+  return tasks.filter((t) => !t.name.endsWith(`.${nodeId}`));
+}
+
+/** `docker service ls --format '{{.Name}}\t{{.Mode}}\t{{.Replicas}}'`: replicated services not fully running. */
+export function servicesNotConverged(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "")
+    .map((l) => l.split("\t"))
+    .filter(([, mode, replicas]) => {
+      if (mode !== "replicated") return false;
+      const m = /^(\d+)\/(\d+)/.exec(replicas ?? "");
+      return m !== null && m[1] !== m[2];
+    })
+    .map(([name]) => name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/** Single-quotes a word for /bin/sh. */
+export function sq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function initCommand(advertiseAddress: string, init: InitOptions): string {
+  const parts = ["docker swarm init", `--advertise-addr ${sq(advertiseAddress)}`];
+  for (const pool of init.defaultAddrPool) parts.push(`--default-addr-pool ${sq(pool)}`);
+  parts.push(`--data-path-port ${Number(init.dataPathPort)}`, `--cert-expiry ${sq(init.certExpiry)}`);
+  return parts.join(" ");
+}
+
+/** The join token is read from stdin, so it never appears in a process list or a command line. */
+export function joinCommand(advertiseAddress: string, managerAddr: string): string {
+  return `docker swarm join --advertise-addr ${sq(advertiseAddress)} --token "$(cat)" ${sq(managerAddr)}`;
+}
+
+/** `docker node update` for labels (any value) and availability; undefined when nothing changes. */
+export function nodeUpdateCommand(
+  nodeId: string,
+  change: { add: [string, string][]; rm: string[]; availability?: Availability },
+): string | undefined {
+  const args: string[] = [];
+  for (const k of change.rm) args.push(`--label-rm ${sq(k)}`);
+  for (const [k, v] of change.add) args.push(`--label-add ${sq(`${k}=${v}`)}`);
+  if (change.availability) args.push(`--availability ${change.availability}`);
+  if (args.length === 0) return undefined;
+  return `docker node update ${args.join(" ")} ${sq(nodeId)}`;
+}
+
+/** `host:2377` from a swarm NodeAddr (which has no port). */
+export function managerJoinAddr(nodeAddr: string): string {
+  return /:\d+$/.test(nodeAddr) && !nodeAddr.includes("::") ? nodeAddr : `${nodeAddr}:2377`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+/** Removes swarm join tokens and the given secrets (and each of their lines) from a message. */
+export function scrub(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text.replace(/SWMTKN-1-[A-Za-z0-9-]+/g, "SWMTKN-[secret]");
+  for (const s of secrets) {
+    if (!s) continue;
+    const pieces = [s.trim(), ...s.split(/\r?\n/).map((l) => l.trim())].filter((p) => p.length >= 8);
+    pieces.sort((a, b) => b.length - a.length);
+    for (const p of pieces) out = out.split(p).join("[secret]");
+  }
+  return out;
+}

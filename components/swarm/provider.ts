@@ -1,0 +1,392 @@
+// SwarmNode: one host's swarm membership as a Pulumi dynamic resource (init or join, labels,
+// availability, role, drift on refresh, safe removal).
+//
+// The provider is an object literal of plain functions: Pulumi serializes it (with everything it
+// captures) into the state, and runs the deserialized copy in its dynamic-provider process.
+
+import * as pulumi from "@pulumi/pulumi";
+import {
+  Ctx,
+  checkQuorumForRemoval,
+  demote,
+  describe,
+  drainAndWait,
+  findManager,
+  initSwarm,
+  inspectNode,
+  joinSwarm,
+  leave,
+  Manager,
+  NodeSsh,
+  NodeTimeouts,
+  onManager,
+  probe,
+  promote,
+  removeNode,
+  requireManager,
+  setLabelsAndAvailability,
+  swarmInfo,
+  swarmTokens,
+  waitReady,
+  withDefaults,
+  withSwarmLock,
+} from "./nodeOps";
+import { Availability, classifyDiff, InitOptions, NodeRole, removalSteps, sq } from "./plan";
+
+/** Inputs of a SwarmNode, as the provider sees them (plain values). */
+export interface SwarmNodeInputs {
+  /** Host name (HostSpec.name); the resource id. A change replaces the node. */
+  readonly name: string;
+  /** Address to SSH to. A change replaces the node. */
+  readonly address: string;
+  /** SSH port. Default 22. */
+  readonly port?: number;
+  /** SSH user. Default root. */
+  readonly user?: string;
+  /** Pinned SSH host key `SHA256:...`. Default: not pinned. */
+  readonly hostKeyFingerprint?: string;
+  /** SSH private key (secret). */
+  readonly privateKey: string;
+  /** `--advertise-addr`. Default: `address`. A change replaces the node. */
+  readonly advertiseAddress?: string;
+  readonly role: NodeRole;
+  /** Default active. */
+  readonly availability: Availability;
+  /** Node labels, authoritative (labels not listed are removed). Default {}. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** True for the one node that runs `docker swarm init`. Default false. */
+  readonly bootstrap: boolean;
+  /** Init options (bootstrap node only). */
+  readonly init?: InitOptions;
+  /** Managers to ask (tried in order), sharing `privateKey`. May include this node. */
+  readonly managers: readonly NodeSsh[];
+  /** Joining nodes: the swarm they must join (refuses managers of another swarm). Default: not checked. */
+  readonly expectedSwarmId?: string;
+  /** Allow a demotion/removal that leaves the managers without quorum. Default false. */
+  readonly forceQuorumLoss: boolean;
+  readonly timeouts?: NodeTimeouts;
+}
+
+/** State of a SwarmNode: its inputs, as refreshed by read, plus what the swarm assigned. */
+export interface SwarmNodeOutputs extends SwarmNodeInputs {
+  readonly nodeId: string;
+  readonly swarmId: string;
+  /** false when read found the node outside the swarm; the next update re-joins it. */
+  readonly member: boolean;
+  /** Node status as the managers see it: ready | down | unknown. */
+  readonly state: string;
+  /** Bootstrap node only, else "" (secret). */
+  readonly managerToken: string;
+  /** Bootstrap node only, else "" (secret). */
+  readonly workerToken: string;
+}
+
+export const SWARM_NODE_SECRET_OUTPUTS = ["privateKey", "managerToken", "workerToken"];
+
+function ctxOf(p: SwarmNodeInputs): Ctx {
+  return {
+    privateKey: p.privateKey,
+    timeouts: withDefaults(p.timeouts),
+    forceQuorumLoss: p.forceQuorumLoss === true,
+  };
+}
+
+function selfOf(p: SwarmNodeInputs): NodeSsh {
+  return {
+    name: p.name,
+    address: p.address,
+    port: p.port,
+    user: p.user,
+    hostKeyFingerprint: p.hostKeyFingerprint,
+  };
+}
+
+/** Managers to ask: the configured list, plus this node if it is (meant to be) a manager. */
+function candidatesOf(p: SwarmNodeInputs): NodeSsh[] {
+  const list = [...p.managers];
+  if (!list.some((m) => m.name === p.name)) list.push(selfOf(p));
+  return list;
+}
+
+/** Brings the node's role, availability and labels to the desired ones via manager `m`. */
+async function converge(m: Manager, p: SwarmNodeInputs, nodeId: string): Promise<void> {
+  const ctx = ctxOf(p);
+  const self = selfOf(p);
+  let actual = await inspectNode(m, ctx, nodeId);
+  if (!actual) throw new Error(`${describe(self)}: node ${nodeId} is not known to manager ${m.node.name}`);
+  if (actual.role !== p.role) {
+    const swarmId = m.info.clusterId ?? "";
+    await withSwarmLock(swarmId, candidatesOf(p), ctx, p.name, async () => {
+      const mgr = await requireManager(candidatesOf(p), ctx, self, p.role === "worker" ? p.name : undefined);
+      if (p.role === "worker") {
+        await checkQuorumForRemoval(mgr, ctx, self, nodeId);
+        await demote(mgr, ctx, self, nodeId);
+      } else {
+        await promote(mgr, ctx, self, nodeId);
+      }
+    });
+    m = await requireManager(candidatesOf(p), ctx, self);
+    actual = (await inspectNode(m, ctx, nodeId))!;
+  }
+  await setLabelsAndAvailability(m, ctx, self, nodeId, actual, p.labels ?? {}, p.availability ?? "active");
+}
+
+/** Makes the host a member of the swarm (init, join or adopt); returns the manager used and the node id. */
+async function ensureMember(
+  p: SwarmNodeInputs,
+  staleNodeId?: string,
+): Promise<{ m: Manager; nodeId: string }> {
+  const ctx = ctxOf(p);
+  const self = selfOf(p);
+  const advertise = p.advertiseAddress ?? p.address;
+  let info = await waitReady(self, ctx);
+  if (info.localNodeState === "pending" || info.localNodeState === "error") {
+    await leave(self, ctx, true);
+    info = await swarmInfo(self, ctx);
+  }
+  // A manager of the swarm other than this node (for the bootstrap node: possibly none yet).
+  let m = await findManager(candidatesOf(p), ctx, p.name);
+  if (!m && !p.bootstrap) m = await requireManager(candidatesOf(p), ctx, self, p.name);
+  if (m && p.expectedSwarmId && m.info.clusterId !== p.expectedSwarmId) {
+    throw new Error(
+      `${describe(self)}: manager ${m.node.name} belongs to swarm ${m.info.clusterId}, not the expected ${p.expectedSwarmId}`,
+    );
+  }
+  if (info.localNodeState === "active") {
+    // Adopt only if this swarm knows the node; otherwise it belongs to another swarm.
+    const known = m ? await inspectNode(m, ctx, info.nodeId) : undefined;
+    const isOwnSwarm = m ? known !== undefined : p.bootstrap && info.controlAvailable;
+    if (!isOwnSwarm) {
+      throw new Error(
+        `${describe(self)}: already a member of another swarm (node ${info.nodeId}` +
+          (info.clusterId ? `, swarm ${info.clusterId}` : "") +
+          `); run 'docker swarm leave' on ${p.name} first`,
+      );
+    }
+    return { m: m ?? { node: self, info }, nodeId: info.nodeId };
+  }
+  if (m && staleNodeId) {
+    // Re-join after drift: forget the old entry first (demoting it if it was a manager).
+    const old = await inspectNode(m, ctx, staleNodeId);
+    if (old) {
+      if (old.role === "manager") {
+        await withSwarmLock(m.info.clusterId ?? "", candidatesOf(p), ctx, p.name, async () => {
+          const mgr = await requireManager(candidatesOf(p), ctx, self, p.name);
+          await checkQuorumForRemoval(mgr, ctx, self, staleNodeId);
+          await demote(mgr, ctx, self, staleNodeId);
+        });
+      }
+      await removeNode(m, ctx, self, staleNodeId, true);
+    }
+  }
+  if (!m) {
+    await initSwarm(
+      self,
+      ctx,
+      advertise,
+      p.init ?? { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "2160h0m0s" },
+    );
+    info = await swarmInfo(self, ctx);
+    return { m: { node: self, info }, nodeId: info.nodeId };
+  }
+  await joinSwarm(self, ctx, m, p.role, advertise);
+  info = await swarmInfo(self, ctx);
+  return { m, nodeId: info.nodeId };
+}
+
+async function outputsOf(p: SwarmNodeInputs, m: Manager, nodeId: string): Promise<SwarmNodeOutputs> {
+  const ctx = ctxOf(p);
+  const obs = await inspectNode(m, ctx, nodeId);
+  const tokens = p.bootstrap ? await swarmTokens(m, ctx) : { manager: "", worker: "" };
+  return {
+    ...p,
+    role: obs?.role ?? p.role,
+    availability: obs?.availability ?? p.availability,
+    labels: obs?.labels ?? {},
+    nodeId,
+    swarmId: m.info.clusterId ?? "",
+    member: obs !== undefined,
+    state: obs?.state ?? "unknown",
+    managerToken: tokens.manager,
+    workerToken: tokens.worker,
+  };
+}
+
+async function removeFromSwarm(p: SwarmNodeOutputs): Promise<void> {
+  const ctx = ctxOf(p);
+  const self = selfOf(p);
+  const info = await probe(self, ctx);
+  const selfActive = info !== undefined && info.localNodeState === "active" && info.nodeId === p.nodeId;
+  const m = await findManager(candidatesOf(p), ctx, p.name);
+  if (!m) {
+    if (!selfActive) return; // already out of the swarm, and no manager knows better
+    if (info!.controlAvailable && (info!.nodes ?? 1) > 1 && !ctx.forceQuorumLoss) {
+      throw new Error(
+        `${describe(self)}: refusing to remove the last reachable manager while ${info!.nodes! - 1} other node(s) ` +
+          `remain in the swarm (set nodes.swarm.forceQuorumLoss to force)`,
+      );
+    }
+    for (const step of removalSteps({ role: p.role, hostReachable: true, lastNode: true })) {
+      if (step === "leave-force") await leave(self, ctx, true);
+    }
+    return;
+  }
+  const obs = await inspectNode(m, ctx, p.nodeId);
+  if (!obs) {
+    if (selfActive) await leave(self, ctx, true);
+    return;
+  }
+  const steps = removalSteps({ role: obs.role, hostReachable: selfActive, lastNode: false });
+  const doSteps = async (mgr: Manager) => {
+    for (const step of steps) {
+      if (step === "drain") await drainAndWait(mgr, ctx, self, p.nodeId);
+      else if (step === "demote") {
+        await checkQuorumForRemoval(mgr, ctx, self, p.nodeId);
+        await demote(mgr, ctx, self, p.nodeId);
+      } else if (step === "leave") await leave(self, ctx);
+      else if (step === "node-rm") await removeNode(mgr, ctx, self, p.nodeId, false);
+      else if (step === "node-rm-force") await removeNode(mgr, ctx, self, p.nodeId, true);
+    }
+  };
+  if (obs.role === "manager") {
+    // Manager removals are serialised swarm-wide; quorum is recomputed under the lock.
+    await withSwarmLock(p.swarmId || m.info.clusterId || "", candidatesOf(p), ctx, p.name, async () =>
+      doSteps(await requireManager(candidatesOf(p), ctx, self, p.name)),
+    );
+  } else {
+    await doSteps(m);
+  }
+}
+
+/** The SwarmNode dynamic provider. */
+export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
+  async check(olds: SwarmNodeInputs, news: SwarmNodeInputs) {
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    if (!news.name) failures.push({ property: "name", reason: "name is required" });
+    if (!news.address) failures.push({ property: "address", reason: "address is required" });
+    if (news.role !== "manager" && news.role !== "worker")
+      failures.push({ property: "role", reason: "role must be manager or worker" });
+    if (news.bootstrap && news.role !== "manager")
+      failures.push({ property: "bootstrap", reason: "the bootstrap node (swarm init) must be a manager" });
+    if (!["active", "pause", "drain", undefined].includes(news.availability))
+      failures.push({ property: "availability", reason: "availability must be active, pause or drain" });
+    for (const k of Object.keys(news.labels ?? {}))
+      if (!/^[A-Za-z0-9][A-Za-z0-9._\-/]*$/.test(k))
+        failures.push({ property: "labels", reason: `label key "${k}" has characters docker refuses` });
+    void olds;
+    return {
+      inputs: { ...news, labels: news.labels ?? {}, availability: news.availability ?? "active" },
+      failures,
+    };
+  },
+
+  async diff(_id: string, olds: SwarmNodeOutputs, news: SwarmNodeInputs) {
+    const plan = classifyDiff(olds, news);
+    return {
+      changes: plan.changes,
+      replaces: plan.replaces,
+      deleteBeforeReplace: plan.deleteBeforeReplace,
+    };
+  },
+
+  async create(inputs: SwarmNodeInputs) {
+    const { m, nodeId } = await ensureMember(inputs);
+    await converge(m, inputs, nodeId);
+    const mgr = (await findManager(candidatesOf(inputs), ctxOf(inputs))) ?? m;
+    return { id: inputs.name, outs: await outputsOf(inputs, mgr, nodeId) };
+  },
+
+  async read(id: string, props: SwarmNodeOutputs) {
+    const ctx = ctxOf(props);
+    const self = selfOf(props);
+    const m = await requireManager(candidatesOf(props), ctx, self);
+    const outs = await outputsOf(props, m, props.nodeId);
+    const info = await probe(self, ctx);
+    const selfSaysMember =
+      info === undefined || (info.localNodeState === "active" && info.nodeId === props.nodeId);
+    return { id, props: { ...outs, member: outs.member && selfSaysMember } };
+  },
+
+  async update(_id: string, olds: SwarmNodeOutputs, news: SwarmNodeInputs) {
+    const ctx = ctxOf(news);
+    const self = selfOf(news);
+    if (news.bootstrap && olds.init && news.init) {
+      const o = olds.init;
+      const n = news.init;
+      if (o.dataPathPort !== n.dataPathPort || o.defaultAddrPool.join(",") !== n.defaultAddrPool.join(",")) {
+        throw new Error(
+          `${describe(self)}: defaultAddrPool and dataPathPort are fixed at swarm init and cannot change on an existing swarm`,
+        );
+      }
+    }
+    let m = await requireManager(candidatesOf(news), ctx, self);
+    let nodeId = olds.nodeId;
+    const info = await probe(self, ctx);
+    const known = await inspectNode(m, ctx, nodeId);
+    const isMember = info?.localNodeState === "active" && info.nodeId === nodeId && known !== undefined;
+    if (!isMember) {
+      ({ m, nodeId } = await ensureMember({ ...news, bootstrap: false }, nodeId));
+    }
+    if (news.bootstrap && news.init && olds.init?.certExpiry !== news.init.certExpiry) {
+      await onManager(
+        m,
+        ctx,
+        "docker swarm update",
+        `docker swarm update --cert-expiry ${sq(news.init.certExpiry)}`,
+      );
+    }
+    await converge(m, news, nodeId);
+    const mgr = (await findManager(candidatesOf(news), ctx)) ?? m;
+    return { outs: await outputsOf(news, mgr, nodeId) };
+  },
+
+  async delete(_id: string, props: SwarmNodeOutputs) {
+    await removeFromSwarm(props);
+  },
+};
+
+/** Args of a SwarmNode resource. */
+export type SwarmNodeArgs = { readonly [K in keyof SwarmNodeInputs]: pulumi.Input<SwarmNodeInputs[K]> };
+
+/**
+ * One host's membership of the swarm. Dynamic resources carry the type token
+ * `pulumi-nodejs:dynamic/swarm:SwarmNode` (Pulumi fixes the `pulumi-nodejs:dynamic` prefix).
+ */
+export class SwarmNode extends pulumi.dynamic.Resource {
+  declare public readonly name: pulumi.Output<string>;
+  declare public readonly address: pulumi.Output<string>;
+  declare public readonly role: pulumi.Output<NodeRole>;
+  declare public readonly availability: pulumi.Output<Availability>;
+  declare public readonly labels: pulumi.Output<Record<string, string>>;
+  declare public readonly nodeId: pulumi.Output<string>;
+  declare public readonly swarmId: pulumi.Output<string>;
+  declare public readonly member: pulumi.Output<boolean>;
+  declare public readonly state: pulumi.Output<string>;
+  /** Secret. Bootstrap node only. */
+  declare public readonly managerToken: pulumi.Output<string>;
+  /** Secret. Bootstrap node only. */
+  declare public readonly workerToken: pulumi.Output<string>;
+
+  constructor(name: string, args: SwarmNodeArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      swarmNodeProvider,
+      name,
+      {
+        ...args,
+        privateKey: pulumi.secret(args.privateKey),
+        nodeId: undefined,
+        swarmId: undefined,
+        member: undefined,
+        state: undefined,
+        managerToken: undefined,
+        workerToken: undefined,
+      },
+      {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SWARM_NODE_SECRET_OUTPUTS],
+      },
+      "swarm",
+      "SwarmNode",
+    );
+  }
+}
