@@ -1,0 +1,153 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { ClusterSpec, SecretKey } from "../config/types";
+import { AppStack } from "../workloads/AppStack";
+import { Monitoring } from "../workloads/Monitoring";
+import { Networks } from "../workloads/Networks";
+import { platformNamespace, registryAddress } from "../workloads/platform";
+import { dockerProviderArgs } from "../workloads/provider";
+import { Registry } from "../workloads/Registry";
+import { Traefik } from "../workloads/Traefik";
+
+/**
+ * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
+ * the docker provider and every workload waits for it.
+ */
+export interface SwarmMembership {
+  /** Docker host of a manager, `ssh://user@host[:port]` or a socket. */
+  readonly managerHost: pulumi.Input<string>;
+  /** Resources that must exist before any workload (swarm init, joins, node labels). */
+  readonly ready: readonly pulumi.Resource[];
+}
+
+export interface SwarmClusterArgs {
+  /** The validated cluster (config layer). */
+  readonly spec: ClusterSpec;
+  /** Swarm membership formed by this program. Default: none (the swarm exists; reached at spec.docker.host). */
+  readonly membership?: SwarmMembership;
+  /** Extra ssh(1) options for an `ssh://` docker host, e.g. `["-o", "StrictHostKeyChecking=accept-new"]`. Default: none. */
+  readonly dockerSshOpts?: readonly string[];
+}
+
+/** Public URLs of the platform, from the spec. */
+export function clusterUrls(spec: ClusterSpec): {
+  traefikUrl: string;
+  registryUrl?: string;
+  dashboardUrl?: string;
+  prometheusUrl?: string;
+} {
+  const websecure = spec.traefik.ports.websecure;
+  const https = (host: string, port = websecure) => `https://${host}${port === 443 ? "" : `:${port}`}`;
+  return {
+    traefikUrl: https(spec.domain),
+    registryUrl: spec.registry.enabled
+      ? https(registryAddress(spec).split(":")[0], spec.traefik.ports.registry)
+      : undefined,
+    dashboardUrl: spec.traefik.dashboard.enabled ? https(spec.traefik.dashboard.host) : undefined,
+    prometheusUrl: spec.monitoring.enabled ? https(spec.monitoring.prometheusHost) : undefined,
+  };
+}
+
+/**
+ * A whole Swarmform cluster: docker provider, platform networks, Traefik, registry, monitoring and the app
+ * stacks. Children are named `${name}-<part>`.
+ */
+export class SwarmCluster extends pulumi.ComponentResource {
+  public readonly traefikUrl: pulumi.Output<string>;
+  public readonly registryUrl: pulumi.Output<string | undefined>;
+  /** Undefined when the dashboard is disabled. */
+  public readonly dashboardUrl: pulumi.Output<string | undefined>;
+  public readonly prometheusUrl: pulumi.Output<string | undefined>;
+  /** Physical names of every swarm service. */
+  public readonly services: pulumi.Output<string[]>;
+  /** Secret. */
+  public readonly registryPassword: pulumi.Output<string>;
+  /** Secret. */
+  public readonly dashboardPassword: pulumi.Output<string>;
+  public readonly provider: docker.Provider;
+
+  constructor(name: string, args: SwarmClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("swarmform:index:SwarmCluster", name, {}, opts);
+    const { spec, membership } = args;
+    const config = new pulumi.Config("swarmform");
+    const password = (key: SecretKey, suffix: string): pulumi.Output<string> => {
+      if (spec.secretsSet[key]) return config.requireSecret(key);
+      const generated = new random.RandomPassword(
+        `${name}-${suffix}`,
+        { length: 32, special: false },
+        { parent: this, additionalSecretOutputs: ["result"] },
+      );
+      return pulumi.secret(generated.result);
+    };
+    this.registryPassword = password("registryPassword", "registry-password");
+    this.dashboardPassword = password("traefikDashboardPassword", "dashboard-password");
+
+    const ready = membership ? [...membership.ready] : [];
+    this.provider = new docker.Provider(
+      `${name}-docker`,
+      dockerProviderArgs(membership?.managerHost ?? spec.docker.host, args.dockerSshOpts),
+      { parent: this, dependsOn: ready },
+    );
+    const provider = this.provider;
+    const child = { parent: this, dependsOn: ready };
+
+    const platform = new Networks(
+      `${name}-networks`,
+      { networks: spec.networks, namespace: platformNamespace(spec), provider },
+      child,
+    );
+    const networkIds = platform.ids;
+    const authNeeded = spec.traefik.dashboard.enabled || spec.monitoring.enabled;
+    const traefik = new Traefik(
+      `${name}-traefik`,
+      { spec, provider, networkIds, authPassword: authNeeded ? this.dashboardPassword : undefined },
+      child,
+    );
+    const names: pulumi.Output<string>[] = [traefik.serviceName];
+    const lists: pulumi.Output<string[]>[] = [];
+
+    if (spec.registry.enabled) {
+      const registry = new Registry(
+        `${name}-registry`,
+        { spec, provider, networkIds, password: this.registryPassword },
+        child,
+      );
+      names.push(registry.serviceName);
+    }
+    if (spec.monitoring.enabled) {
+      lists.push(new Monitoring(`${name}-monitoring`, { spec, provider, networkIds }, child).serviceNames);
+    }
+    const registryAuth = spec.registry.enabled
+      ? {
+          serverAddress: registryAddress(spec),
+          username: spec.registry.user,
+          password: this.registryPassword,
+        }
+      : undefined;
+    for (const stack of spec.stacks) {
+      const app = new AppStack(
+        `${name}-stack-${stack.name}`,
+        { stack, provider, platformNetworkIds: networkIds, registryAuth },
+        child,
+      );
+      lists.push(app.serviceNames);
+    }
+
+    const urls = clusterUrls(spec);
+    this.traefikUrl = pulumi.output(urls.traefikUrl);
+    this.registryUrl = pulumi.output(urls.registryUrl);
+    this.dashboardUrl = pulumi.output(urls.dashboardUrl);
+    this.prometheusUrl = pulumi.output(urls.prometheusUrl);
+    this.services = pulumi.all([pulumi.all(names), pulumi.all(lists)]).apply(([a, b]) => [...a, ...b.flat()]);
+    this.registerOutputs({
+      traefikUrl: this.traefikUrl,
+      registryUrl: this.registryUrl,
+      dashboardUrl: this.dashboardUrl,
+      prometheusUrl: this.prometheusUrl,
+      services: this.services,
+      registryPassword: this.registryPassword,
+      dashboardPassword: this.dashboardPassword,
+    });
+  }
+}

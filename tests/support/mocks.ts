@@ -1,0 +1,321 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the mock monitor and its protobuf requests are untyped internals, and captured inputs are arbitrary JSON */
+// Runs the Swarmform program (index.ts) under `pulumi.runtime.setMocks` and captures every resource
+// registration with plain (resolved) inputs, so tests can assert on the graph or replay the docker
+// resources against a real engine.
+//
+// Pattern (and why): the Pulumi runtime keeps its settings, config and monitor in a process-global store
+// (`global.globalStore`), while a program's resources are created when its module is first required. So
+// each run (1) sets mocks + config on the global store, (2) requires index.ts inside
+// `jest.isolateModules` so the program (and every module it loads) runs afresh, then (3) waits for the
+// exported outputs and for outstanding RPCs. Runs must therefore be SEQUENTIAL (await one before
+// starting the next; jest runs the tests of one file one after another, and each test file has its own
+// global, so files may run in parallel workers).
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+
+/** One registered resource, as the engine would have seen it. */
+export interface CapturedResource {
+  /** Pulumi type token, e.g. `docker:index/service:Service`, `swarmform:index:SwarmCluster`, `pulumi:providers:docker`. */
+  readonly type: string;
+  /** Logical (Pulumi) name. */
+  readonly name: string;
+  readonly urn: string;
+  /** false for component resources. */
+  readonly custom: boolean;
+  /** The id the mock gave it (custom resources only). */
+  readonly id?: string;
+  /** Inputs with every Output resolved and secrets unwrapped: plain JSON-like values. */
+  readonly inputs: Record<string, any>;
+  /** Top-level input names whose value was secret (a secret nested anywhere inside marks the whole input). */
+  readonly secretInputs: readonly string[];
+  /** Parent URN (undefined only for top-level resources). */
+  readonly parent?: string;
+  /** Provider reference `<provider urn>::<provider id>`, when one was given or inherited. */
+  readonly provider?: string;
+  /** URNs of every resource this one depends on (dependsOn plus those behind its input Outputs). */
+  readonly dependencies: readonly string[];
+  /** Per input: URNs of the resources its value came from. */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
+  readonly additionalSecretOutputs: readonly string[];
+  readonly replaceOnChanges: readonly string[];
+  readonly deleteBeforeReplace: boolean;
+}
+
+export interface RunProgramOptions {
+  /** Stack file in the project root, e.g. `Pulumi.dev.yaml` (or an absolute path). */
+  readonly stackFile: string;
+  /**
+   * Values of the `secure:` keys, by key without namespace (`registryPassword`). A secure key with no value
+   * here is left out of the config (so the program generates the password).
+   */
+  readonly secrets?: Readonly<Record<string, string>>;
+  /** Extra config, by key without namespace; overrides the stack file (values are stringified like the CLI does). */
+  readonly config?: Readonly<Record<string, unknown>>;
+  /** Environment variables set during the run (restored afterwards). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Project root. Default: the repository root. */
+  readonly rootDir?: string;
+  /** Program module to require, relative to rootDir. Default `index.ts`. */
+  readonly program?: string;
+  /** Run as `pulumi preview` (unknown ids). Default false (an `up`). */
+  readonly preview?: boolean;
+  /** Resolve with `error` set instead of rejecting when the program throws. Default false. */
+  readonly allowError?: boolean;
+}
+
+export interface ProgramRun {
+  readonly project: string;
+  readonly stack: string;
+  /** In registration order. */
+  readonly resources: readonly CapturedResource[];
+  /** The program's exports, resolved (undefined when an Output resolved to undefined). */
+  readonly outputs: Record<string, unknown>;
+  /** Names of exported outputs that were secret. */
+  readonly secretOutputs: readonly string[];
+  /** The program's error, with `allowError`. */
+  readonly error?: unknown;
+}
+
+export const ROOT_DIR = path.resolve(__dirname, "..", "..");
+export const NAMESPACE = "swarmform";
+
+type StackFile = { config: Record<string, unknown>; secretKeys: readonly string[]; project?: string };
+
+function readStackFile(file: string): StackFile {
+  // H2's reader (components/config/load.ts): config keys as in the file, secure keys listed in secretKeys.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require("../../components/config/load") as { readPulumiStackFile(p: string): StackFile };
+  return load.readPulumiStackFile(file);
+}
+
+const bare = (k: string) => (k.includes(":") ? k.slice(k.indexOf(":") + 1) : k);
+const qualified = (k: string) => (k.includes(":") ? k : `${NAMESPACE}:${k}`);
+
+/** The config map the CLI would hand the program: namespaced keys, string values (objects as JSON). */
+export function stackConfig(
+  stack: StackFile,
+  secrets: Readonly<Record<string, string>> = {},
+  overrides: Readonly<Record<string, unknown>> = {},
+): { config: Record<string, string>; secretKeys: string[] } {
+  const secureKeys = new Set(stack.secretKeys.map(bare));
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  const put = (key: string, value: unknown) => {
+    config[qualified(key)] = typeof value === "string" ? value : JSON.stringify(value);
+  };
+  for (const [k, v] of Object.entries(stack.config)) {
+    if (secureKeys.has(bare(k))) continue;
+    put(k, v);
+  }
+  for (const key of secureKeys) {
+    if (secrets[key] === undefined) continue;
+    put(key, secrets[key]);
+    secretKeys.push(qualified(key));
+  }
+  for (const [k, v] of Object.entries(overrides)) put(k, v);
+  return { config, secretKeys };
+}
+
+/** Plausible provider state for a mocked resource: its inputs, an id, and a few computed outputs. */
+function mockState(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+  const id = `${args.name}-id`;
+  const state: Record<string, unknown> = { ...args.inputs };
+  if (args.type === "random:index/randomPassword:RandomPassword") {
+    // Deterministic stand-in for a generated password (the real one is random and stored in state).
+    state.result = `generated-${args.name}-0123456789abcdef`.slice(0, args.inputs.length ?? 32);
+  }
+  if (args.type.startsWith("docker:") && state.name === undefined) state.name = args.name;
+  return { id, state };
+}
+
+function isRpcSecret(v: any): boolean {
+  return (
+    v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig
+  );
+}
+
+function unwrapDeep(v: any): any {
+  if (isRpcSecret(v)) return unwrapDeep(v.value);
+  if (Array.isArray(v)) return v.map(unwrapDeep);
+  if (v !== null && typeof v === "object" && v.constructor === Object) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapDeep(x)]));
+  }
+  return v;
+}
+
+function urnOf(parent: string, type: string, name: string, project: string, stack: string): string {
+  let t = type;
+  if (parent) t = parent.split("::")[2].split("$").pop() + "$" + type;
+  return `urn:pulumi:${stack}::${project}::${t}::${name}`;
+}
+
+async function resolveOutputs(mod: Record<string, unknown>) {
+  const outputs: Record<string, unknown> = {};
+  const secretOutputs: string[] = [];
+  for (const [k, v] of Object.entries(mod)) {
+    if (pulumi.Output.isInstance(v)) {
+      if (await pulumi.isSecret(v)) secretOutputs.push(k);
+      outputs[k] = await (v as any).promise();
+    } else {
+      outputs[k] = v;
+    }
+  }
+  return { outputs, secretOutputs };
+}
+
+/**
+ * Runs the program once under mocks for one stack file and returns every registered resource and the
+ * resolved exports. Await it before starting another run (see the note at the top of this file).
+ */
+export async function runProgram(opts: RunProgramOptions): Promise<ProgramRun> {
+  const rootDir = opts.rootDir ?? ROOT_DIR;
+  const stackPath = path.isAbsolute(opts.stackFile) ? opts.stackFile : path.join(rootDir, opts.stackFile);
+  const m = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(stackPath));
+  if (!m) throw new Error(`${stackPath}: expected a file named Pulumi.<stack>.yaml`);
+  const stack = m[1];
+  const file = readStackFile(stackPath);
+  const project = file.project ?? NAMESPACE;
+  const { config, secretKeys } = stackConfig(file, opts.secrets, opts.config);
+
+  const resources: CapturedResource[] = [];
+  const savedEnv: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    savedEnv[k] = process.env[k];
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  let error: unknown;
+  let mod: Record<string, unknown> = {};
+  try {
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (args) => mockState(args),
+        call: (args) => args.inputs,
+      },
+      project,
+      stack,
+      opts.preview ?? false,
+    );
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    captureRegistrations(resources, project, stack);
+
+    const programPath = path.join(rootDir, opts.program ?? "index.ts");
+    try {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        mod = require(programPath);
+      });
+      const resolved = await resolveOutputs(mod);
+      await (pulumi.runtime as any).waitForRPCs();
+      return finish(resolved.outputs, resolved.secretOutputs);
+    } catch (e) {
+      error = e;
+      await (pulumi.runtime as any).waitForRPCs().catch(() => undefined);
+      if (!opts.allowError) throw e;
+      return finish({}, []);
+    }
+  } finally {
+    for (const [k, v] of Object.entries(savedEnv)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+
+  function finish(outputs: Record<string, unknown>, secretOutputs: string[]): ProgramRun {
+    return { project, stack, resources, outputs, secretOutputs, error };
+  }
+}
+
+/** Wraps the mock monitor's registerResource to record what only the request carries (parent, deps...). */
+function captureRegistrations(into: CapturedResource[], project: string, stack: string): void {
+  const monitor = pulumi.runtime.getMonitor() as any;
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
+    const raw = pulumi.runtime.deserializeProperties(req.getObject());
+    const inputs: Record<string, any> = {};
+    const secretInputs: string[] = [];
+    for (const [k, v] of Object.entries(raw)) {
+      if (isRpcSecret(v) || JSON.stringify(v ?? null).includes(pulumi.runtime.specialSecretSig)) {
+        secretInputs.push(k);
+      }
+      inputs[k] = unwrapDeep(v);
+    }
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+      propertyDependencies[key] = deps.getUrnsList();
+    });
+    const parent: string = req.getParent();
+    const type: string = req.getType();
+    const name: string = req.getName();
+    const entry: any = {
+      type,
+      name,
+      urn: urnOf(parent, type, name, project, stack),
+      custom: req.getCustom(),
+      inputs,
+      secretInputs,
+      parent: parent || undefined,
+      provider: req.getProvider() || undefined,
+      dependencies: req.getDependenciesList(),
+      propertyDependencies,
+      additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      replaceOnChanges: req.getReplaceonchangesList(),
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+    };
+    into.push(entry);
+    original(req, (err: any, resp: any) => {
+      if (resp && typeof resp.getId === "function") entry.id = resp.getId() || undefined;
+      callback(err, resp);
+    });
+  };
+}
+
+// ---- helpers for tests -----------------------------------------------------------------------------
+
+/** Resources of one type token. */
+export function ofType(run: Pick<ProgramRun, "resources">, type: string): CapturedResource[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+/** The one resource with this type and logical name (throws if absent). */
+export function getResource(
+  run: Pick<ProgramRun, "resources">,
+  type: string,
+  name: string,
+): CapturedResource {
+  const r = run.resources.find((x) => x.type === type && x.name === name);
+  if (!r) throw new Error(`no ${type} named ${name}; have: ${run.resources.map((x) => x.name).join(", ")}`);
+  return r;
+}
+
+/** The resource with this URN (throws if absent). */
+export function byUrn(run: Pick<ProgramRun, "resources">, urn: string): CapturedResource {
+  const r = run.resources.find((x) => x.urn === urn);
+  if (!r) throw new Error(`no resource ${urn}`);
+  return r;
+}
+
+/** Docker type tokens, for consumers that replay the docker resources on a real engine. */
+export const DOCKER_TYPES = {
+  provider: "pulumi:providers:docker",
+  network: "docker:index/network:Network",
+  service: "docker:index/service:Service",
+  config: "docker:index/serviceConfig:ServiceConfig",
+  secret: "docker:index/secret:Secret",
+  volume: "docker:index/volume:Volume",
+} as const;
+
+/** Decodes the base64 `data` of a captured docker Secret or ServiceConfig. */
+export function decodeData(r: CapturedResource): string {
+  return Buffer.from(String(r.inputs.data ?? ""), "base64").toString("utf8");
+}
+
+/** The `Pulumi.<stack>.yaml` files of the project root, sorted. */
+export function stackFiles(rootDir = ROOT_DIR): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require("fs") as typeof import("fs");
+  return fs
+    .readdirSync(rootDir)
+    .filter((f) => /^Pulumi\.[^.]+\.ya?ml$/.test(f))
+    .sort();
+}
