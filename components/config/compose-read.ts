@@ -9,8 +9,17 @@ export class IssueSink {
   readonly issues: ConfigIssue[] = [];
   constructor(readonly file: string) {}
 
+  /** Suppresses further problems at `path` (its value did not interpolate). */
+  markBroken(path: string): void {
+    this.broken.add(path);
+  }
+
+  /** Paths whose value failed interpolation: later problems at them would only repeat it. */
+  private readonly broken = new Set<string>();
+
   /** Records a problem at `line`, with the dotted `path` of the key. */
   add(line: number, path: string, message: string): void {
+    if (this.broken.has(path)) return;
     this.issues.push({ origin: { file: this.file, line, ...(path ? { path } : {}) }, message });
   }
 }
@@ -29,6 +38,7 @@ export function interpolateTree(node: YNode, vars: InterpolationVars, sink: Issu
     if (typeof node.value !== "string" || !node.value.includes("$")) return node;
     const r = interpolate(node.value, vars);
     for (const e of r.errors) sink.add(node.line, path, e);
+    if (r.errors.length > 0) sink.markBroken(path);
     return { kind: "scalar", line: node.line, value: r.value };
   }
   if (node.kind === "seq") {
