@@ -3,7 +3,7 @@
 //
 // Addresses: all testbeds share the bridge `sftb0` (10.213.47.1/24). A testbed takes a slot k (1..15) and
 // its hosts get 10.213.47.(16k + i), i = 1..14. Nothing outside 10.213.47.0/24 is ever contacted: traffic
-// from the bridge to any other interface is dropped.
+// from the bridge to any other interface is rejected.
 //
 // State lives in /run/swarmform-testbed/<name> (keys, known_hosts, pids, state.json), docker data in
 // /var/lib/swarmform-testbed/<name>, so `stopTestbed(name)` works from another process.
@@ -68,7 +68,7 @@ export interface TestbedOptions {
   readonly readyTimeoutMs?: number;
 }
 
-interface RunResult extends ExecResult {}
+type RunResult = ExecResult;
 
 /** Runs a program (no shell); never throws on a non-zero exit. */
 function run(file: string, args: readonly string[], input?: string): Promise<RunResult> {
@@ -279,7 +279,8 @@ export async function stopTestbed(name = "swarmform"): Promise<void> {
 function bridgeRules(): string[][] {
   return [
     ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"],
-    ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"],
+    // REJECT, not DROP: a lookup of an outside registry or resolver fails at once instead of timing out.
+    ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
     ["FORWARD", "-o", BRIDGE, "!", "-i", BRIDGE, "-j", "DROP"],
   ];
 }
