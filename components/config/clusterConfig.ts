@@ -55,11 +55,9 @@ const nodeLabel = z
   .regex(NODE_LABEL, { error: "must be a node label key=value, e.g. swarmform.traefik=true" });
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const name = (what: string) =>
-  z
-    .string({ error: `must be a ${what}` })
-    .regex(NAME, {
-      error: `must be a ${what}: letters, digits, '_', '.', '-', starting with a letter or digit`,
-    });
+  z.string({ error: `must be a ${what}` }).regex(NAME, {
+    error: `must be a ${what}: letters, digits, '_', '.', '-', starting with a letter or digit`,
+  });
 /** Go duration as `docker swarm init --cert-expiry` takes it, e.g. 2160h0m0s. */
 const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 /** Prometheus duration, e.g. 15d or 1w2d. */
