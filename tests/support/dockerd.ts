@@ -93,3 +93,38 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/**
+ * Adds to the local node the labels that `node.labels.K==V` placement constraints ask for. Other constraints
+ * must already hold on this one-node swarm (`node.role==manager`); anything else throws, so a test never
+ * runs with a placement it cannot satisfy. Returns the labels added.
+ */
+export async function labelNodeFor(
+  d: Docker,
+  constraints: readonly string[],
+): Promise<Record<string, string>> {
+  const info = await d.info();
+  const nodeId: string = info.Swarm.NodeID;
+  const wanted: Record<string, string> = {};
+  for (const c of constraints) {
+    const label = /^node\.labels\.([^=!\s]+)\s*==\s*(.*)$/.exec(c.trim());
+    if (label) {
+      wanted[label[1]] = label[2].trim();
+      continue;
+    }
+    if (/^node\.role\s*==\s*manager$/.test(c.trim())) continue;
+    throw new Error(`placement constraint "${c}" cannot be satisfied by the test node; extend labelNodeFor`);
+  }
+  if (Object.keys(wanted).length === 0) return wanted;
+  const node = d.getNode(nodeId);
+  const current = (await node.inspect()) as {
+    Version: { Index: number };
+    Spec: { Labels?: Record<string, string> };
+  };
+  await node.update({
+    version: current.Version.Index,
+    ...current.Spec,
+    Labels: { ...(current.Spec.Labels ?? {}), ...wanted },
+  });
+  return wanted;
+}
