@@ -12,6 +12,7 @@
 // global, so files may run in parallel workers).
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import type { ClusterSpec, ServiceSpec } from "../../components/config/types";
 
 /** One registered resource, as the engine would have seen it. */
 export interface CapturedResource {
@@ -231,6 +232,7 @@ function captureRegistrations(into: CapturedResource[], project: string, stack: 
   const monitor = pulumi.runtime.getMonitor() as any;
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
+    const type: string = req.getType();
     const raw = pulumi.runtime.deserializeProperties(req.getObject());
     const inputs: Record<string, any> = {};
     const secretInputs: string[] = [];
@@ -239,13 +241,20 @@ function captureRegistrations(into: CapturedResource[], project: string, stack: 
         secretInputs.push(k);
       }
       inputs[k] = unwrapDeep(v);
+      // Provider config travels as strings (JSON for lists/maps), as the CLI passes it; parse it back.
+      if (type.startsWith("pulumi:providers:") && typeof inputs[k] === "string" && /^[[{]/.test(inputs[k])) {
+        try {
+          inputs[k] = JSON.parse(inputs[k]);
+        } catch {
+          // not JSON: keep the string
+        }
+      }
     }
     const propertyDependencies: Record<string, string[]> = {};
     req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
       propertyDependencies[key] = deps.getUrnsList();
     });
     const parent: string = req.getParent();
-    const type: string = req.getType();
     const name: string = req.getName();
     const entry: any = {
       type,
@@ -265,6 +274,7 @@ function captureRegistrations(into: CapturedResource[], project: string, stack: 
     into.push(entry);
     original(req, (err: any, resp: any) => {
       if (resp && typeof resp.getId === "function") entry.id = resp.getId() || undefined;
+      if (resp && typeof resp.getUrn === "function") entry.urn = resp.getUrn() || entry.urn;
       callback(err, resp);
     });
   };
@@ -318,4 +328,90 @@ export function stackFiles(rootDir = ROOT_DIR): string[] {
     .readdirSync(rootDir)
     .filter((f) => /^Pulumi\.[^.]+\.ya?ml$/.test(f))
     .sort();
+}
+
+// ---- hand-built specs for unit tests that do not go through the config loader --------------------------
+
+
+/** A minimal valid ServiceSpec of stack `app`; `over` replaces fields. */
+export function sampleServiceSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    stack: "app",
+    key: "web",
+    name: "app_web",
+    image: "nginx:1.27",
+    environment: {},
+    networks: [],
+    mounts: [],
+    secrets: [],
+    configs: [],
+    ports: [],
+    mode: "replicated",
+    replicas: 1,
+    labels: { "com.docker.stack.namespace": "app" },
+    containerLabels: { "com.docker.stack.namespace": "app" },
+    constraints: [],
+    preferences: [],
+    origin: { file: "stacks/app.yaml", line: 3 },
+    ...over,
+  };
+}
+
+/** A valid ClusterSpec (project `swarmform`, stack `test`) with every platform part enabled; `over` replaces fields. */
+export function sampleClusterSpec(over: Partial<ClusterSpec> = {}): ClusterSpec {
+  const base: ClusterSpec = {
+    project: "swarmform",
+    stack: "test",
+    environment: "dev",
+    domain: "test.example.org",
+    docker: { host: "ssh://deploy@manager-1.test.example.org" },
+    nodes: {
+      source: "existing",
+      managers: 1,
+      workers: 0,
+      hosts: [],
+      swarm: {
+        defaultAddrPool: ["10.20.0.0/16"],
+        dataPathPort: 4789,
+        certExpiry: "2160h0m0s",
+        forceQuorumLoss: false,
+      },
+    },
+    networks: [
+      {
+        name: "public",
+        physicalName: "swarmform-test_public",
+        subnet: "10.30.0.0/24",
+        encrypted: true,
+        attachable: true,
+        labels: { tier: "edge" },
+      },
+    ],
+    publicNetwork: "public",
+    traefik: {
+      image: "traefik:v3.7",
+      placementLabel: "swarmform.traefik=true",
+      acme: { email: "ops@example.org", resolverName: "letsencrypt" },
+      dashboard: { enabled: true, host: "traefik.test.example.org", user: "admin" },
+      ports: { web: 80, websecure: 443, registry: 5000 },
+    },
+    registry: {
+      enabled: true,
+      image: "registry:2.8.3",
+      host: "registry.test.example.org",
+      user: "swarmform",
+      storageLabel: "swarmform.registry=true",
+    },
+    monitoring: {
+      enabled: true,
+      prometheusImage: "prom/prometheus:v3.5.0",
+      nodeExporterImage: "prom/node-exporter:v1.9.1",
+      cadvisorImage: "gcr.io/cadvisor/cadvisor:v0.52.1",
+      prometheusHost: "prometheus.test.example.org",
+      retention: "15d",
+    },
+    stacks: [],
+    secretsSet: { registryPassword: false, traefikDashboardPassword: false, sshPrivateKey: false },
+  };
+  return { ...base, ...over };
 }
