@@ -12,6 +12,9 @@ import { buildImage } from "../support/images";
 
 jest.setTimeout(180_000);
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- engine JSON, asserted field by field below
+type EngineJson = any;
+
 const P = "swarmform-applier-test";
 const IMAGE = "swarmform-test/standin:applier";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -113,7 +116,7 @@ test("applies the capture; the engine's spec carries every field, and the tasks 
   expect(applied.skipped).toEqual(["swarmform:workloads:Platform platform"]);
   expect(applied.services.map((s) => s.name)).toEqual([`${P}_svc`]);
 
-  const svc = (await docker.getService(`${P}_svc`).inspect()) as { Spec: any };
+  const svc = (await docker.getService(`${P}_svc`).inspect()) as { Spec: EngineJson };
   const spec = svc.Spec;
   expect(spec.Labels).toEqual({ "com.docker.stack.namespace": P, "traefik.enable": "true" });
   expect(spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
@@ -174,7 +177,7 @@ test("applies the capture; the engine's spec carries every field, and the tasks 
     Ports: [{ Protocol: "tcp", TargetPort: 8080, PublishedPort: 18080, PublishMode: "host" }],
   });
 
-  const net = (await docker.getNetwork(`${P}_net`).inspect()) as any;
+  const net = (await docker.getNetwork(`${P}_net`).inspect()) as EngineJson;
   expect(net.Driver).toBe("overlay");
   expect(net.Attachable).toBe(true);
   expect(net.IPAM.Config).toEqual([expect.objectContaining({ Subnet: "10.231.7.0/24" })]);
@@ -183,7 +186,7 @@ test("applies the capture; the engine's spec carries every field, and the tasks 
   // Two replicas, but one node and a host-mode port: only one task can hold port 18080 on this node.
   // So the engine itself tells us the published port is real: one task runs, the other waits.
   await expect(waitConverged(docker, [`${P}_svc`], 8_000)).rejects.toThrow(/1\/2 running/);
-  const now = (await docker.getService(`${P}_svc`).inspect()) as any;
+  const now = (await docker.getService(`${P}_svc`).inspect()) as EngineJson;
   await docker
     .getService(`${P}_svc`)
     .update({ ...now.Spec, version: now.Version.Index, Mode: { Replicated: { Replicas: 1 } } });
