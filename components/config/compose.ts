@@ -96,7 +96,7 @@ export function parseStackText(text: string, opts: StackImportOptions): StackImp
     const def = refs.networks.get("default");
     if (!def || def.spec) networks.unshift(def?.spec ?? defaultNetwork(stackName));
   }
-  if (sink.issues.length > 0) return { issues: sink.issues };
+  if (sink.issues.length > 0) return { issues: byPosition(sink.issues) };
   const stack: StackSpec = {
     name: stackName,
     file: opts.file,
@@ -156,6 +156,20 @@ function resolveStackName(
     return undefined;
   }
   return name;
+}
+
+/** Issues grouped by file (in order of first appearance), by line within a file; stable otherwise. */
+function byPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const fileOf = (i: ConfigIssue) => ("file" in i.origin ? i.origin.file : "");
+  const lineOf = (i: ConfigIssue) => ("line" in i.origin ? i.origin.line : 0);
+  const files = [...new Set(issues.map(fileOf))];
+  return files.flatMap((f) =>
+    issues
+      .map((issue, index) => ({ issue, index }))
+      .filter((x) => fileOf(x.issue) === f)
+      .sort((a, b) => lineOf(a.issue) - lineOf(b.issue) || a.index - b.index)
+      .map((x) => x.issue),
+  );
 }
 
 function defaultNetwork(stack: string): NetworkSpec {
