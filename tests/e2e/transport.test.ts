@@ -1,0 +1,151 @@
+// The SSH transport against real sshd's on testbed hosts. Needs root (see tests/testbed/testbed.ts).
+
+import * as crypto from "crypto";
+import { utils } from "ssh2";
+import {
+  closeAllTransports,
+  localTransport,
+  sshConnectionCount,
+  sshTransport,
+  SshTarget,
+} from "../../components/swarm/transport";
+import { startTestbed, Testbed } from "../testbed/testbed";
+import { run, waitUntil } from "../testbed/swarm";
+
+jest.setTimeout(180000);
+
+let tb: Testbed;
+
+beforeAll(async () => {
+  tb = await startTestbed({ hosts: 2, name: "e2e-transport" });
+});
+
+afterAll(async () => {
+  await closeAllTransports();
+  await tb?.down();
+});
+
+const keyLines = (key: string) => key.split("\n").filter((l) => l.trim().length > 8);
+const failure = (p: Promise<unknown>): Promise<Error> =>
+  p.then(
+    () => new Error("expected a failure"),
+    (e: Error) => e,
+  );
+
+/** Established TCP connections to the host's sshd, counted on the host's side. */
+async function serverConnections(hostName: string): Promise<number> {
+  const h = tb.hosts.find((x) => x.name === hostName)!;
+  const out = (
+    await localTransport().exec(`ip netns exec ${h.netns} ss -Htn state established '( sport = :22 )'`)
+  ).stdout;
+  return out.split("\n").filter((l) => l.trim() !== "").length;
+}
+
+describe("ssh transport on a testbed host", () => {
+  it("returns stdout, stderr and the exit code", async () => {
+    const r = await tb.transport("h1").exec("echo out; echo err >&2; exit 7");
+    expect(r).toEqual({ stdout: "out\n", stderr: "err\n", code: 7 });
+    expect((await tb.exec("h2", "hostname")).stdout).toBe("h2\n");
+  });
+
+  it("passes stdin, also a large one", async () => {
+    expect((await tb.exec("h1", "tr a-z A-Z", "swarm")).stdout).toBe("SWARM");
+    const big = crypto.randomBytes(3 * 1024 * 1024).toString("base64");
+    const sum = crypto.createHash("sha256").update(big).digest("hex");
+    expect((await tb.exec("h1", "sha256sum", big)).stdout.split(" ")[0]).toBe(sum);
+    // A command that does not read stdin still completes.
+    expect((await tb.exec("h1", "true", big)).code).toBe(0);
+  });
+
+  it("reuses one connection per host, also for more parallel commands than one connection's sessions", async () => {
+    const target = tb.sshTarget("h2");
+    await tb.exec("h2", "true");
+    const before = sshConnectionCount(target);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sshTransport(target).exec(`echo ${i}`)),
+    );
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `${i}\n`));
+    expect(sshConnectionCount(target)).toBe(before);
+    expect(await serverConnections("h2")).toBe(1);
+  });
+
+  it("reconnects when the connection is dropped", async () => {
+    const target = tb.sshTarget("h1");
+    await tb.exec("h1", "true");
+    const before = sshConnectionCount(target);
+    const h1 = tb.hosts[0];
+    // Kill the sshd processes serving our connection (not the listening sshd) inside h1's namespace.
+    const pids = (await localTransport().exec(`ip netns pids ${h1.netns}`)).stdout
+      .split("\n")
+      .filter(Boolean);
+    let killed = 0;
+    for (const pid of pids) {
+      const cmd = (await localTransport().exec(`cat /proc/${pid}/cmdline 2>/dev/null | tr '\\0' ' '`)).stdout;
+      if (/^sshd: root/.test(cmd)) {
+        process.kill(Number(pid), "SIGKILL");
+        killed++;
+      }
+    }
+    expect(killed).toBeGreaterThan(0);
+    await waitUntil("connection closed on the server", 10000, async () =>
+      (await serverConnections("h1")) === 0 ? true : undefined,
+    );
+    expect((await tb.exec("h1", "echo again")).stdout).toBe("again\n");
+    expect(sshConnectionCount(target)).toBe(before + 1);
+  });
+
+  it("accepts the pinned host key and refuses a wrong one without retrying", async () => {
+    const right: SshTarget = { ...tb.sshTarget("h1"), user: "root" };
+    await closeAllTransports();
+    expect((await sshTransport(right).exec("hostname")).stdout).toBe("h1\n");
+    await closeAllTransports();
+    const wrong: SshTarget = { ...right, hostKeyFingerprint: tb.hostKeyFingerprints["h2"], retries: 3 };
+    const err = await failure(sshTransport(wrong).exec("hostname"));
+    expect(err.message).toBe(
+      `ssh root@${tb.hosts[0].address}:22 (h1): host key mismatch: expected ${tb.hostKeyFingerprints["h2"]}, got ${tb.hostKeyFingerprints["h1"]}`,
+    );
+  });
+
+  it("checks the host key against known_hosts text", async () => {
+    await closeAllTransports();
+    const base = { ...tb.sshTarget("h2"), hostKeyFingerprint: undefined };
+    expect((await sshTransport({ ...base, knownHosts: tb.knownHosts }).exec("hostname")).stdout).toBe("h2\n");
+    await closeAllTransports();
+    const onlyH1 = tb.knownHosts
+      .split("\n")
+      .filter((l) => l.startsWith(tb.hosts[0].address + " "))
+      .join("\n");
+    const err = await failure(sshTransport({ ...base, knownHosts: onlyH1 }).exec("hostname"));
+    expect(err.message).toMatch(
+      /^ssh root@10\.213\.47\.\d+:22 \(h2\): host key SHA256:\S+ is not in the given known_hosts$/,
+    );
+  });
+
+  it("fails a wrong client key with the host named and without the key", async () => {
+    await closeAllTransports();
+    const other = utils.generateKeyPairSync("ed25519").private;
+    const err = await failure(sshTransport({ ...tb.sshTarget("h1"), privateKey: other }).exec("true"));
+    expect(err.message).toMatch(/^ssh root@10\.213\.47\.\d+:22 \(h1\): .*authentication/i);
+    for (const line of keyLines(other)) expect(err.message).not.toContain(line);
+  });
+
+  it("gives up on an unreachable address after bounded attempts, naming the host, without the key", async () => {
+    const target: SshTarget = {
+      host: "ghost",
+      address: "10.213.47.250", // in the testbed's /24, nobody there
+      privateKey: tb.privateKey,
+      connectTimeoutMs: 1000,
+      retries: 2,
+    };
+    const err = await failure(sshTransport(target).exec("true"));
+    expect(err.message).toMatch(/^ssh root@10\.213\.47\.250:22 \(ghost\): .+ after 2 attempts$/);
+    for (const line of keyLines(tb.privateKey)) {
+      expect(err.message).not.toContain(line);
+      expect(String(err.stack)).not.toContain(line);
+    }
+  });
+
+  it("runs docker against the host's own daemon (SetEnv DOCKER_HOST)", async () => {
+    expect(await run(tb, "h2", "docker info --format '{{.Name}}'")).toBe("h2\n");
+  });
+});
