@@ -11,12 +11,14 @@ import {
   parseCommandArgs,
   reportConfigErrors,
   stackConfigPath,
+  UsageError,
 } from "./common";
 
-export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME]
+export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME] [FILE...]
 
 Validates Pulumi.NAME.yaml and every stack file it references (without --stack: every Pulumi.*.yaml in
-the project root). Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per
+the project root). FILE... are other Pulumi.<stack>.yaml files; their stack files are relative to the
+directory of each. Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per
 line, as <origin>: <message>.
 
 Options:
@@ -38,13 +40,15 @@ export function summarizeSpec(spec: ClusterSpec): string {
   ].join(", ");
 }
 
-/** Validates one stack; prints OK or FAIL on stdout, problems on stderr. Returns the exit code. */
-export function validateStack(stack: string, ctx: CliContext): number {
-  const file = stackConfigPath(ctx.root, stack);
-  const shown = path.basename(file);
+/**
+ * Validates one stack config file; its stack files are relative to `rootDir`. Prints OK or FAIL on stdout,
+ * problems on stderr. Returns the exit code.
+ */
+export function validateStackFile(file: string, stack: string, rootDir: string, ctx: CliContext): number {
+  const shown = path.relative(process.cwd(), file) || file;
   if (!fs.existsSync(file)) {
-    const known = listStacks(ctx.root);
-    ctx.io.err(`${shown}: no such file in ${ctx.root}; stacks here: ${known.join(", ") || "(none)"}`);
+    const known = listStacks(rootDir);
+    ctx.io.err(`${shown}: no such file; stacks in ${rootDir}: ${known.join(", ") || "(none)"}`);
     ctx.io.out(`FAIL ${stack}`);
     return EXIT.invalid;
   }
@@ -55,7 +59,7 @@ export function validateStack(stack: string, ctx: CliContext): number {
       stack,
       config: read.config,
       secretKeys: read.secretKeys,
-      rootDir: ctx.root,
+      rootDir,
       env: ctx.env,
     });
     ctx.io.out(`OK ${stack}: ${shown}: ${summarizeSpec(spec)}`);
@@ -67,15 +71,27 @@ export function validateStack(stack: string, ctx: CliContext): number {
 
 /** Runs `swarmform validate`. */
 export function runValidate(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs(args, false);
+  const opts = parseCommandArgs(args, true);
   if (opts.help) {
     ctx.io.out(VALIDATE_USAGE);
     return EXIT.ok;
   }
-  const stacks = opts.stack !== undefined ? [opts.stack] : listStacks(ctx.root);
-  if (stacks.length === 0) {
+  const targets: { file: string; stack: string; rootDir: string }[] = opts.positionals.map((f) => {
+    const file = path.resolve(f);
+    const m = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file));
+    if (!m) throw new UsageError(`validate: ${f} is not named Pulumi.<stack>.yaml`);
+    return { file, stack: m[1], rootDir: path.dirname(file) };
+  });
+  const stacks =
+    opts.stack !== undefined ? [opts.stack] : opts.positionals.length > 0 ? [] : listStacks(ctx.root);
+  targets.push(
+    ...stacks.map((stack) => ({ file: stackConfigPath(ctx.root, stack), stack, rootDir: ctx.root })),
+  );
+  if (targets.length === 0) {
     ctx.io.err(`no Pulumi.<stack>.yaml in ${ctx.root}`);
     return EXIT.invalid;
   }
-  return stacks.map((s) => validateStack(s, ctx)).reduce((a, b) => Math.max(a, b), EXIT.ok);
+  return targets
+    .map((t) => validateStackFile(t.file, t.stack, t.rootDir, ctx))
+    .reduce((a, b) => Math.max(a, b), EXIT.ok);
 }

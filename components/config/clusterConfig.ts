@@ -252,6 +252,35 @@ export function parseClusterConfig(raw: Record<string, unknown>): {
   return { issues: result.error.issues.flatMap(configIssuesOf) };
 }
 
+/** Values that stand in for required keys that are missing or invalid, so that the other checks can run. */
+const PLACEHOLDERS: Record<string, unknown> = {
+  environment: "dev",
+  domain: "domain.invalid",
+  traefik: { acme: { email: "acme@domain.invalid" } },
+};
+
+/** The top-level key an issue is about (`nodes` for `swarmform:nodes.hosts[0].name`), if it is a key. */
+export function topLevelKeyOf(issue: ConfigIssue): string | undefined {
+  if (!("key" in issue.origin)) return undefined;
+  return /^[^:]*:([^.[]+)/.exec(issue.origin.key)?.[1];
+}
+
+/**
+ * A config that parses, for running the other checks when `raw` does not: the top-level keys with issues
+ * are dropped (back to their defaults), and missing required keys get placeholders. Issues that later
+ * checks find under a `dropped` key describe the defaults, not the user's config, and must be ignored.
+ */
+export function partialClusterConfig(
+  raw: Record<string, unknown>,
+  issues: readonly ConfigIssue[],
+): { config?: ClusterConfig; dropped: string[] } {
+  const dropped = [...new Set(issues.flatMap((i) => topLevelKeyOf(i) ?? []))];
+  const rest = Object.fromEntries(Object.entries(raw).filter(([k]) => !dropped.includes(k)));
+  for (const [k, v] of Object.entries(PLACEHOLDERS)) rest[k] ??= v;
+  const result = clusterConfigSchema.safeParse(rest);
+  return { ...(result.success ? { config: result.data } : {}), dropped };
+}
+
 /** The entries of `swarmform:stacks`, normalised to `{ file, name?, key }`. */
 export function stackEntries(config: ClusterConfig): StackEntry[] {
   return config.stacks.map((s, i) => ({

@@ -6,14 +6,14 @@ import * as path from "path";
 import type * as PulumiSdk from "@pulumi/pulumi";
 import { parseDocument } from "yaml";
 import {
-  ClusterConfig,
-  clusterConfigSchema,
   parseClusterConfig,
+  partialClusterConfig,
   physicalNetworkName,
   PlatformSpec,
   resolvePlatform,
   StackEntry,
   stackEntries,
+  topLevelKeyOf,
 } from "./clusterConfig";
 import { parseStackFile, TraefikPlatform } from "./compose";
 import { ConfigError, formatIssue } from "./errors";
@@ -215,56 +215,32 @@ function dedupe(issues: readonly ConfigIssue[]): ConfigIssue[] {
  * ConfigError with every issue found (schema, cross-cutting rules, stack files) when anything is wrong.
  */
 export function loadClusterSpec(input: LoadInput): ClusterSpec {
-  const issues: ConfigIssue[] = [];
   const parsed = parseClusterConfig(input.config);
-  issues.push(...parsed.issues);
-  const source = parsed.config?.nodes.source ?? sourceOf(input.config);
-  issues.push(...checkSecrets(input.config, input.secretKeys, source));
-
-  let platform: PlatformSpec | undefined;
-  if (parsed.config) {
-    const resolved = resolvePlatform(parsed.config, input);
-    issues.push(...resolved.issues);
-    platform = resolved.platform;
-  }
-  // Stack files are checked even when other keys are invalid, so that one run reports everything.
-  const entries = parsed.config ? stackEntries(parsed.config) : partialStackEntries(input.config);
-  const vars = stackVarsOf(
-    input.env ?? process.env,
-    parsed.config?.stackVariables ?? partialVars(input.config),
-  );
-  const loaded = loadStacks(entries, {
+  // When some keys are invalid, the other checks still run on a partial config (those keys back to their
+  // defaults), so that one run reports every problem; what they find under a dropped key is ignored.
+  const { config, dropped } = parsed.config
+    ? { config: parsed.config, dropped: [] }
+    : partialClusterConfig(input.config, parsed.issues);
+  if (!config) throw new ConfigError(parsed.issues);
+  const derived: ConfigIssue[] = [];
+  const resolved = resolvePlatform(config, input);
+  derived.push(...resolved.issues);
+  derived.push(...checkSecrets(input.config, input.secretKeys, config.nodes.source));
+  const loaded = loadStacks(stackEntries(config), {
     rootDir: input.rootDir,
-    vars,
-    platform: platform ? traefikPlatformOf(platform) : defaultTraefikPlatform(input.project, input.stack),
+    vars: stackVarsOf(input.env ?? process.env, config.stackVariables),
+    platform: traefikPlatformOf(resolved.platform),
   });
-  issues.push(...loaded.issues);
-
-  if (platform) {
-    const spec: ClusterSpec = {
-      ...platform,
-      stacks: loaded.stacks,
-      secretsSet: secretsSetOf(input.config, input.secretKeys),
-    };
-    issues.push(...checkClusterSpec(spec));
-    if (issues.length === 0) return spec;
-  }
+  derived.push(...loaded.issues);
+  const spec: ClusterSpec = {
+    ...resolved.platform,
+    stacks: loaded.stacks,
+    secretsSet: secretsSetOf(input.config, input.secretKeys),
+  };
+  derived.push(...checkClusterSpec(spec));
+  const issues = [...parsed.issues, ...derived.filter((i) => !dropped.includes(topLevelKeyOf(i) ?? ""))];
+  if (issues.length === 0) return spec;
   throw new ConfigError(dedupe(issues));
-}
-
-function sourceOf(raw: Record<string, unknown>): "existing" | "ssh" | undefined {
-  const r = clusterConfigSchema.shape.nodes.safeParse(raw.nodes);
-  return r.success ? r.data.source : undefined;
-}
-
-function partialStackEntries(raw: Record<string, unknown>): StackEntry[] {
-  const r = clusterConfigSchema.shape.stacks.safeParse(raw.stacks);
-  return r.success ? stackEntries({ stacks: r.data } as ClusterConfig) : [];
-}
-
-function partialVars(raw: Record<string, unknown>): Record<string, string> {
-  const r = clusterConfigSchema.shape.stackVariables.safeParse(raw.stackVariables);
-  return r.success ? r.data : {};
 }
 
 /** Parses a value of `pulumi.runtime.allConfig()`: structured values arrive as JSON strings. */

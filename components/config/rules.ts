@@ -222,7 +222,7 @@ export function platformPorts(spec: ClusterSpec): Publisher[] {
     .map(([name]) => ({
       port: p[name],
       protocol: "tcp",
-      owner: `Traefik (entrypoint ${name})`,
+      owner: `Traefik's ${name} entrypoint`,
       origin: keyOrigin(`traefik.ports.${name}`),
     }));
 }
