@@ -1,4 +1,7 @@
+import Ajv from "ajv";
+import * as fs from "fs";
 import * as path from "path";
+import YAML from "yaml";
 import { parseStackFile, parseStackText, StackImportOptions } from "../../components/config/compose";
 import {
   parseBytes,
@@ -577,5 +580,31 @@ describe("scalar parsers", () => {
     });
     expect(parseShortPort("0:80").ok).toBe(false);
     expect(parseShortPort("1-3:1-2").ok).toBe(false);
+  });
+});
+
+describe("files we accept also pass the Compose specification schema (oracle)", () => {
+  // compose-spec.json is draft-07; its "$schema" URL is not one ajv knows by that spelling, so it is dropped.
+  const schemaPath = path.resolve(ROOT, "../shared/oracles/schemas/compose-spec.json");
+  const { $schema: _drop, ...schema } = JSON.parse(fs.readFileSync(schemaPath, "utf8")) as Record<
+    string,
+    unknown
+  >;
+  void _drop;
+  const validate = new Ajv({ strict: false, validateFormats: false, allErrors: true }).compile(schema);
+
+  it.each([
+    path.join(ROOT, "stacks/popcube.yaml"),
+    path.join(FIXTURES, "full.yaml"),
+    path.join(ORACLE_STACKS, "stefanprodan__swarmprom__docker-compose.yml"),
+    path.join(ORACLE_STACKS, "traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml"),
+  ])("%s", (file) => {
+    expect(parseStackFile(file, { vars: { FROM_VARS: "x" }, stackName: "s" }).issues).toEqual([]);
+    const data = YAML.parse(fs.readFileSync(file, "utf8"), { merge: true }) as unknown;
+    expect(validate(data) ? [] : validate.errors).toEqual([]);
+  });
+
+  it("the schema check itself can fail", () => {
+    expect(validate({ services: { a: { image: "x", not_a_compose_key: 1 } } })).toBe(false);
   });
 });
