@@ -235,7 +235,7 @@ export function configIssuesOf(iss: z.core.$ZodIssue): ConfigIssue[] {
   }
   const path = formatKeyPath(iss.path) || "(root)";
   const input: unknown = "input" in iss ? iss.input : undefined;
-  if (input === undefined && iss.code === "invalid_type") {
+  if (input === undefined) {
     return [{ origin: keyOrigin(path), message: `is required; ${iss.message}` }];
   }
   const got = input !== null && typeof input === "object" ? "" : `; got ${JSON.stringify(input)}`;
