@@ -46,8 +46,9 @@ export interface RunProgramOptions {
   /** Stack file in the project root, e.g. `Pulumi.dev.yaml` (or an absolute path). */
   readonly stackFile: string;
   /**
-   * Values of the `secure:` keys, by key without namespace (`registryPassword`). A secure key with no value
-   * here is left out of the config (so the program generates the password).
+   * Secret config values, by key without namespace (`registryPassword`): the values of the file's `secure:`
+   * keys, and any other key to set as a secret. A secure key with no value here is left out of the config
+   * (so the program generates the password).
    */
   readonly secrets?: Readonly<Record<string, string>>;
   /** Extra config, by key without namespace; overrides the stack file (values are stringified like the CLI does). */
@@ -108,7 +109,7 @@ export function stackConfig(
     if (secureKeys.has(bare(k))) continue;
     put(k, v);
   }
-  for (const key of secureKeys) {
+  for (const key of new Set([...secureKeys, ...Object.keys(secrets).map(bare)])) {
     if (secrets[key] === undefined) continue;
     put(key, secrets[key]);
     secretKeys.push(qualified(key));
@@ -178,6 +179,8 @@ export async function runProgram(opts: RunProgramOptions): Promise<ProgramRun> {
   const project = file.project ?? NAMESPACE;
   const { config, secretKeys } = stackConfig(file, opts.secrets, opts.config);
 
+  // Each run loads a fresh copy of the Pulumi SDK, and each copy adds a process exit listener.
+  process.setMaxListeners(Math.max(process.getMaxListeners(), 100));
   const resources: CapturedResource[] = [];
   const savedEnv: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(opts.env ?? {})) {
@@ -331,7 +334,6 @@ export function stackFiles(rootDir = ROOT_DIR): string[] {
 }
 
 // ---- hand-built specs for unit tests that do not go through the config loader --------------------------
-
 
 /** A minimal valid ServiceSpec of stack `app`; `over` replaces fields. */
 export function sampleServiceSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
