@@ -706,3 +706,81 @@ export async function waitConverged(
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
+
+// ---- reading a capture: what the engine must provide before `apply` -------------------------------
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj => (v && typeof v === "object" ? (v as Obj) : {});
+const asList = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
+
+export function services(resources: readonly CapturedLike[]): CapturedLike[] {
+  return byType(resources, TYPES.service);
+}
+
+export function containerSpecOf(r: CapturedLike): Obj {
+  return asObj(asObj(r.inputs.taskSpec).containerSpec);
+}
+
+/** `[{label, value}]` of a captured input as a map (empty if absent). */
+export function labelsOf(list: unknown): Record<string, string> {
+  return Object.fromEntries(asList(list).map((l) => [String(l.label), String(l.value)]));
+}
+
+/** Image references of every captured service. */
+export function imagesOf(resources: readonly CapturedLike[]): string[] {
+  return [...new Set(services(resources).map((s) => String(containerSpecOf(s).image)))];
+}
+
+/** Placement constraints of every captured service. */
+export function constraintsOf(resources: readonly CapturedLike[]): string[] {
+  const all = services(resources).flatMap((s) => asObj(asObj(s.inputs.taskSpec).placement).constraints ?? []);
+  return [...new Set(all as string[])];
+}
+
+/** Bind mount sources of every captured service (host paths). */
+export function bindSourcesOf(resources: readonly CapturedLike[]): string[] {
+  const mounts = services(resources).flatMap((s) => asList(containerSpecOf(s).mounts));
+  return [...new Set(mounts.filter((m) => m.type === "bind").map((m) => String(m.source)))];
+}
+
+/** Host-mode published ports of every captured service. */
+export function hostPortsOf(resources: readonly CapturedLike[]): { service: string; port: number }[] {
+  return services(resources).flatMap((s) =>
+    asList(asObj(s.inputs.endpointSpec).ports)
+      .filter((p) => p.publishMode === "host" && typeof p.publishedPort === "number")
+      .map((p) => ({ service: String(s.inputs.name), port: p.publishedPort as number })),
+  );
+}
+
+/**
+ * What the stand-in image must do for the captured services that run it: the commands their entrypoint and
+ * healthchecks name, and the HTTP ports/paths their healthchecks, published ports and Traefik labels use.
+ */
+export function standinNeeds(services_: readonly CapturedLike[]): {
+  commands: string[];
+  httpPorts: number[];
+  httpPaths: string[];
+} {
+  const commands = new Set<string>();
+  const ports = new Set<number>();
+  const paths = new Set<string>();
+  for (const s of services_) {
+    const cs = containerSpecOf(s);
+    const entry = cs.commands as string[] | undefined;
+    if (entry?.length) commands.add(entry[0]);
+    const test = (asObj(cs.healthcheck).tests as string[] | undefined) ?? [];
+    if (test[0] === "CMD" && test[1]) commands.add(test[1]);
+    if (test[0] === "CMD-SHELL" && test[1]) commands.add(test[1].trim().split(/\s+/)[0]);
+    for (const m of test
+      .join(" ")
+      .matchAll(/https?:\/\/(?:localhost|127\.0\.0\.1)(?::(\d+))?(\/[^\s"']*)?/g)) {
+      ports.add(Number(m[1] ?? 80));
+      if (m[2]) paths.add(m[2]);
+    }
+    for (const p of asList(asObj(s.inputs.endpointSpec).ports)) ports.add(Number(p.targetPort));
+    for (const [k, v] of Object.entries(labelsOf(s.inputs.labels))) {
+      if (/^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$/.test(k)) ports.add(Number(v));
+    }
+  }
+  return { commands: [...commands], httpPorts: [...ports].sort((a, b) => a - b), httpPaths: [...paths] };
+}

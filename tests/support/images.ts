@@ -6,7 +6,16 @@
 //  - prometheus / node-exporter: Debian's /usr/bin/prometheus and /usr/bin/prometheus-node-exporter (the
 //    Prometheus web UI assets are left out: the HTTP API and /-/healthy work without them).
 import { execFileSync } from "child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, chmodSync } from "fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  chmodSync,
+  writeFileSync,
+} from "fs";
 import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { dockerCli } from "./dockerd";
@@ -15,7 +24,34 @@ export type ImageKind = "standin" | "registry" | "prometheus" | "node-exporter";
 
 const RECIPES = join(__dirname, "..", "images");
 const BUSYBOX = "/usr/bin/busybox";
-const APPLETS = ["sh", "sleep", "cat", "ls", "echo", "wget", "kill", "mkdir", "rm", "env", "true", "nc"];
+const APPLETS = [
+  "sh",
+  "sleep",
+  "cat",
+  "ls",
+  "echo",
+  "wget",
+  "kill",
+  "mkdir",
+  "rm",
+  "env",
+  "true",
+  "nc",
+  "httpd",
+  "nslookup",
+  "ps",
+  "stat",
+];
+
+/** What the stand-in must do for the services that run it. */
+export interface StandinOptions {
+  /** Commands the services run (entrypoint overrides, healthcheck commands): linked to the stand-in. */
+  readonly commands?: readonly string[];
+  /** Ports on which the stand-in serves HTTP (busybox httpd), e.g. the ports its healthchecks query. */
+  readonly httpPorts?: readonly number[];
+  /** URL paths the stand-in answers with 200 (besides `/`), e.g. `/heartbeat`. */
+  readonly httpPaths?: readonly string[];
+}
 
 /** Which Debian package provides what each kind needs; the error when it is missing names it. */
 const NEEDS: Record<ImageKind, [string, string][]> = {
@@ -106,19 +142,33 @@ interface Recipe {
   changes: string[];
 }
 
-function recipe(kind: ImageKind, standinPaths: readonly string[]): Recipe {
+function recipe(kind: ImageKind, standin: StandinOptions): Recipe {
   switch (kind) {
     case "standin":
       return {
         fill(root) {
           copyFileSync(join(RECIPES, "standin/standin"), join(root, "standin"));
           chmodSync(join(root, "standin"), 0o755);
-          // Entrypoints the program names (e.g. `traefik`, `/usr/bin/cadvisor`) resolve to the stand-in too.
-          for (const p of standinPaths) {
+          // Commands the program names (e.g. `traefik`, `mysqladmin`) resolve to the stand-in too, unless
+          // busybox has them (`wget`).
+          for (const p of standin.commands ?? []) {
             const dest = p.startsWith("/") ? p : `/usr/local/bin/${p}`;
-            if (existsSync(join(root, dest))) continue;
+            if (existsSync(join(root, dest)) || existsSync(join(root, "bin", p))) continue;
             mkdirSync(join(root, dirname(dest)), { recursive: true });
             symlinkSync("/standin", join(root, dest));
+          }
+          mkdirSync(join(root, "etc/standin"), { recursive: true });
+          writeFileSync(
+            join(root, "etc/standin/http-ports"),
+            (standin.httpPorts ?? []).map((p) => `${p}\n`).join(""),
+          );
+          mkdirSync(join(root, "www"), { recursive: true });
+          writeFileSync(join(root, "www/index.html"), "stand-in\n");
+          for (const p of standin.httpPaths ?? []) {
+            const file = join(root, "www", p.replace(/^\/+/, ""));
+            if (file === join(root, "www") || p.endsWith("/")) continue;
+            mkdirSync(dirname(file), { recursive: true });
+            writeFileSync(file, "ok\n");
           }
         },
         changes: ['ENTRYPOINT ["/standin"]', "ENV PATH=/usr/local/bin:/usr/bin:/bin"],
@@ -171,14 +221,9 @@ function recipe(kind: ImageKind, standinPaths: readonly string[]): Recipe {
 
 /**
  * Builds one image of `kind` with `docker import` and tags it with every reference in `refs`.
- * `standinPaths`: for the stand-in, commands the services run (their entrypoint override), linked to the stand-in.
- * Returns the image id.
+ * `standin`: what the stand-in must do (only for kind `standin`). Returns the image id.
  */
-export function buildImage(
-  kind: ImageKind,
-  refs: readonly string[],
-  standinPaths: readonly string[] = [],
-): string {
+export function buildImage(kind: ImageKind, refs: readonly string[], standin: StandinOptions = {}): string {
   if (refs.length === 0) throw new Error("buildImage: no reference to tag");
   const pinned = refs.filter((r) => r.includes("@"));
   if (pinned.length) throw new Error(`cannot build an image for a digest reference: ${pinned.join(", ")}`);
@@ -187,7 +232,7 @@ export function buildImage(
   const tarFile = `${root}.tar`;
   try {
     baseRootfs(root);
-    const r = recipe(kind, standinPaths);
+    const r = recipe(kind, standin);
     r.fill(root);
     execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarFile, "."]);
     const changes = r.changes.flatMap((c) => ["--change", c]);
@@ -203,7 +248,7 @@ export function buildImage(
 /** Builds every image in `refs`, grouped by kind (one import per kind). Returns ref -> kind. */
 export function buildImagesFor(
   refs: readonly string[],
-  standinPaths: readonly string[] = [],
+  standin: StandinOptions = {},
 ): Map<string, ImageKind> {
   const byKind = new Map<ImageKind, string[]>();
   const kinds = new Map<string, ImageKind>();
@@ -212,6 +257,6 @@ export function buildImagesFor(
     kinds.set(ref, k);
     byKind.set(k, [...(byKind.get(k) ?? []), ref]);
   }
-  for (const [k, rs] of byKind) buildImage(k, rs, k === "standin" ? standinPaths : []);
+  for (const [k, rs] of byKind) buildImage(k, rs, k === "standin" ? standin : {});
   return kinds;
 }
