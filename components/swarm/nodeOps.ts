@@ -68,7 +68,7 @@ export function withDefaults(t: NodeTimeouts | undefined): Required<NodeTimeouts
   };
 }
 
-export function describe(n: NodeSsh): string {
+export function describeNode(n: NodeSsh): string {
   return `swarm node ${n.name} (${n.address})`;
 }
 
@@ -105,12 +105,12 @@ export async function run(
   try {
     r = await transportFor(n, ctx).exec(command, stdin);
   } catch (err) {
-    throw new Error(scrub(`${describe(n)}: ${what}: ${(err as Error).message}`, [ctx.privateKey, stdin]));
+    throw new Error(scrub(`${describeNode(n)}: ${what}: ${(err as Error).message}`, [ctx.privateKey, stdin]));
   }
   if (r.code !== 0) {
     const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" ");
     throw new Error(
-      scrub(`${describe(n)}: ${what} failed (exit ${r.code}): ${detail}`, [ctx.privateKey, stdin]),
+      scrub(`${describeNode(n)}: ${what} failed (exit ${r.code}): ${detail}`, [ctx.privateKey, stdin]),
     );
   }
   return r.stdout;
@@ -148,7 +148,7 @@ export async function waitReady(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
     }
     if (Date.now() >= deadline) {
       throw new Error(
-        `${describe(n)}: not ready after ${ctx.timeouts.readySeconds}s (SSH and docker must answer): ${last}`,
+        `${describeNode(n)}: not ready after ${ctx.timeouts.readySeconds}s (SSH and docker must answer): ${last}`,
       );
     }
     await sleep(1000);
@@ -156,8 +156,10 @@ export async function waitReady(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
 }
 
 export interface Manager {
-  readonly node: NodeSsh;
-  readonly info: SwarmInfo;
+  node: NodeSsh;
+  info: SwarmInfo;
+  /** Where to look for another manager if this one stops being one (e.g. demoted by a parallel delete). */
+  candidates?: readonly NodeSsh[];
 }
 
 /**
@@ -173,7 +175,8 @@ export async function findManager(
   const infos = await Promise.all(list.map((c) => probe(c, ctx)));
   for (let i = 0; i < list.length; i++) {
     const info = infos[i];
-    if (info && info.localNodeState === "active" && info.controlAvailable) return { node: list[i], info };
+    if (info && info.localNodeState === "active" && info.controlAvailable)
+      return { node: list[i], info, candidates: list };
   }
   return undefined;
 }
@@ -188,13 +191,40 @@ export async function requireManager(
   if (!m) {
     const names = candidates.filter((c) => c.name !== exclude).map((c) => c.name);
     throw new Error(
-      `${describe(forNode)}: no reachable swarm manager among [${names.join(", ")}] (SSH and docker must answer on one of them)`,
+      `${describeNode(forNode)}: no reachable swarm manager among [${names.join(", ")}] (SSH and docker must answer on one of them)`,
     );
   }
   return m;
 }
 
-/** Runs on a manager, retrying (bounded) while the swarm has no leader (e.g. right after a demotion). */
+/**
+ * Runs a command on manager `m`, retrying (bounded) while the swarm has no leader (e.g. right after a
+ * demotion), and moving to another manager if `m` stopped being one. Returns the last result.
+ */
+export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?: string) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    let r;
+    try {
+      r = await transportFor(m.node, ctx).exec(command, stdin);
+    } catch (err) {
+      r = { stdout: "", stderr: (err as Error).message, code: 255 };
+    }
+    if (r.code === 0 || Date.now() >= deadline) return r;
+    if (
+      /not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(r.stderr) &&
+      m.candidates
+    ) {
+      const other = await findManager(m.candidates, ctx);
+      if (other) Object.assign(m, other);
+    } else if (!/leader|rpc error|context deadline|temporarily unavailable/i.test(r.stderr)) {
+      return r;
+    }
+    await sleep(1000);
+  }
+}
+
+/** Like managerExec, but a failure throws an error naming the manager, secrets scrubbed. */
 export async function onManager(
   m: Manager,
   ctx: Ctx,
@@ -202,17 +232,14 @@ export async function onManager(
   command: string,
   stdin?: string,
 ): Promise<string> {
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    try {
-      return await run(m.node, ctx, what, command, stdin);
-    } catch (err) {
-      const msg = (err as Error).message;
-      if (!/leader|rpc error|context deadline|temporarily unavailable/i.test(msg) || Date.now() >= deadline)
-        throw err;
-      await sleep(1000);
-    }
+  const r = await managerExec(m, ctx, command, stdin);
+  if (r.code !== 0) {
+    const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" ");
+    throw new Error(
+      scrub(`${describeNode(m.node)}: ${what} failed (exit ${r.code}): ${detail}`, [ctx.privateKey, stdin]),
+    );
   }
+  return r.stdout;
 }
 
 /** `docker node inspect` of `nodeId` on a manager; undefined if the swarm does not know it. */
@@ -222,11 +249,11 @@ export async function inspectNode(
   nodeId: string,
 ): Promise<NodeObservation | undefined> {
   if (!nodeId) return undefined;
-  const r = await transportFor(m.node, ctx).exec(`docker node inspect ${sq(nodeId)}`);
+  const r = await managerExec(m, ctx, `docker node inspect ${sq(nodeId)}`);
   if (r.code !== 0) {
     if (/no such node|not found/i.test(r.stderr)) return undefined;
     throw new Error(
-      scrub(`${describe(m.node)}: docker node inspect failed: ${r.stderr.trim()}`, [ctx.privateKey]),
+      scrub(`${describeNode(m.node)}: docker node inspect failed: ${r.stderr.trim()}`, [ctx.privateKey]),
     );
   }
   return parseNodeInspect(r.stdout);
@@ -323,7 +350,7 @@ export async function checkQuorumForRemoval(m: Manager, ctx: Ctx, node: NodeSsh,
   const verdict = quorumAfter(countManagers(list), { kind: "remove-manager", nodeReachable });
   if (!verdict.ok && !ctx.forceQuorumLoss) {
     throw new Error(
-      `${describe(node)}: refusing to remove it from the managers: afterwards ${verdict.reason} ` +
+      `${describeNode(node)}: refusing to remove it from the managers: afterwards ${verdict.reason} ` +
         `(set nodes.swarm.forceQuorumLoss to force)`,
     );
   }
@@ -340,7 +367,7 @@ export async function demote(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: string
     const self = await probe(node, ctx);
     if (obs?.role === "worker" && (!self || self.nodeId !== nodeId || !self.controlAvailable)) return;
     if (Date.now() >= deadline)
-      throw new Error(`${describe(node)}: still a manager 60s after docker node demote`);
+      throw new Error(`${describeNode(node)}: still a manager 60s after docker node demote`);
     await sleep(500);
   }
 }
@@ -353,7 +380,7 @@ export async function promote(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: strin
     const self = await probe(node, ctx);
     if (self?.controlAvailable) return;
     if (Date.now() >= deadline)
-      throw new Error(`${describe(node)}: not a working manager 60s after docker node promote`);
+      throw new Error(`${describeNode(node)}: not a working manager 60s after docker node promote`);
     await sleep(500);
   }
 }
@@ -400,7 +427,7 @@ export async function drainAndWait(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: 
     if (left.length === 0 && pending.length === 0) return;
     if (Date.now() >= deadline) {
       throw new Error(
-        `${describe(node)}: drained, but after ${ctx.timeouts.drainSeconds}s tasks still run there ` +
+        `${describeNode(node)}: drained, but after ${ctx.timeouts.drainSeconds}s tasks still run there ` +
           `[${left.map((t) => t.name).join(", ")}] or services have not converged elsewhere [${pending.join(", ")}]`,
       );
     }
@@ -436,12 +463,12 @@ export async function removeNode(
   event(node.name, force ? "node-rm-force" : "node-rm");
   const deadline = Date.now() + (force ? 0 : 30000);
   for (;;) {
-    const r = await transportFor(m.node, ctx).exec(`docker node rm${force ? " --force" : ""} ${sq(nodeId)}`);
+    const r = await managerExec(m, ctx, `docker node rm${force ? " --force" : ""} ${sq(nodeId)}`);
     if (r.code === 0 || /no such node|not found/i.test(r.stderr)) return;
     if (Date.now() >= deadline) {
       if (!force) return removeNode(m, ctx, node, nodeId, true);
       throw new Error(
-        scrub(`${describe(node)}: docker node rm --force failed: ${r.stderr.trim()}`, [ctx.privateKey]),
+        scrub(`${describeNode(node)}: docker node rm --force failed: ${r.stderr.trim()}`, [ctx.privateKey]),
       );
     }
     await sleep(1000);

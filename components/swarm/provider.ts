@@ -9,7 +9,7 @@ import {
   Ctx,
   checkQuorumForRemoval,
   demote,
-  describe,
+  describeNode,
   drainAndWait,
   findManager,
   initSwarm,
@@ -113,7 +113,8 @@ async function converge(m: Manager, p: SwarmNodeInputs, nodeId: string): Promise
   const ctx = ctxOf(p);
   const self = selfOf(p);
   let actual = await inspectNode(m, ctx, nodeId);
-  if (!actual) throw new Error(`${describe(self)}: node ${nodeId} is not known to manager ${m.node.name}`);
+  if (!actual)
+    throw new Error(`${describeNode(self)}: node ${nodeId} is not known to manager ${m.node.name}`);
   if (actual.role !== p.role) {
     const swarmId = m.info.clusterId ?? "";
     await withSwarmLock(swarmId, candidatesOf(p), ctx, p.name, async () => {
@@ -149,7 +150,7 @@ async function ensureMember(
   if (!m && !p.bootstrap) m = await requireManager(candidatesOf(p), ctx, self, p.name);
   if (m && p.expectedSwarmId && m.info.clusterId !== p.expectedSwarmId) {
     throw new Error(
-      `${describe(self)}: manager ${m.node.name} belongs to swarm ${m.info.clusterId}, not the expected ${p.expectedSwarmId}`,
+      `${describeNode(self)}: manager ${m.node.name} belongs to swarm ${m.info.clusterId}, not the expected ${p.expectedSwarmId}`,
     );
   }
   if (info.localNodeState === "active") {
@@ -158,7 +159,7 @@ async function ensureMember(
     const isOwnSwarm = m ? known !== undefined : p.bootstrap && info.controlAvailable;
     if (!isOwnSwarm) {
       throw new Error(
-        `${describe(self)}: already a member of another swarm (node ${info.nodeId}` +
+        `${describeNode(self)}: already a member of another swarm (node ${info.nodeId}` +
           (info.clusterId ? `, swarm ${info.clusterId}` : "") +
           `); run 'docker swarm leave' on ${p.name} first`,
       );
@@ -222,7 +223,7 @@ async function removeFromSwarm(p: SwarmNodeOutputs): Promise<void> {
     if (!selfActive) return; // already out of the swarm, and no manager knows better
     if (info!.controlAvailable && (info!.nodes ?? 1) > 1 && !ctx.forceQuorumLoss) {
       throw new Error(
-        `${describe(self)}: refusing to remove the last reachable manager while ${info!.nodes! - 1} other node(s) ` +
+        `${describeNode(self)}: refusing to remove the last reachable manager while ${info!.nodes! - 1} other node(s) ` +
           `remain in the swarm (set nodes.swarm.forceQuorumLoss to force)`,
       );
     }
@@ -315,7 +316,7 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
       const n = news.init;
       if (o.dataPathPort !== n.dataPathPort || o.defaultAddrPool.join(",") !== n.defaultAddrPool.join(",")) {
         throw new Error(
-          `${describe(self)}: defaultAddrPool and dataPathPort are fixed at swarm init and cannot change on an existing swarm`,
+          `${describeNode(self)}: defaultAddrPool and dataPathPort are fixed at swarm init and cannot change on an existing swarm`,
         );
       }
     }
