@@ -102,6 +102,8 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
   const before = r.sink.issues.length;
   if (!SERVICE_KEY.test(entry.key))
     r.fail(entry, p, `service name "${entry.key}" must match ${SERVICE_KEY.source}`);
+  else if (`${stack}_${entry.key}`.length > 63)
+    r.fail(entry, p, `service name "${stack}_${entry.key}" is longer than 63 characters (docker's limit)`);
   const m = r.map(entry.value, p);
   if (!m) return undefined;
   const f = fieldsOf(r, m, p, SERVICE_KEYS, `service "${entry.key}"`);
@@ -376,7 +378,7 @@ function bindSource(
       at,
       `bind source "${src}": "~" is not supported; use an absolute or ./relative path`,
     );
-  return path.resolve(ctx.dir, src);
+  return path.isAbsolute(src) ? src : path.resolve(ctx.dir, src);
 }
 
 function volumeSource(

@@ -104,11 +104,10 @@ describe("real-world stack files import as they are", () => {
 
   it("the official Traefik v3 swarm example", () => {
     const file = path.join(ORACLE_STACKS, "traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml");
-    const r = parseStackFile(file, { vars: {} });
+    const r = parseStackFile(file, { vars: {}, stackName: "traefik" });
     expect(r.issues.map(formatIssue)).toEqual([]);
     const stack = r.stack!;
-    // the stack name defaults to the file's basename
-    expect(stack.name).toBe("traefik__traefik__docs-setup-swarm__docker-compose-swarm");
+    expect(stack.name).toBe("traefik");
     const traefik = stack.services.find((s) => s.key === "traefik")!;
     expect(traefik.ports).toEqual([
       { target: 80, published: 80, protocol: "tcp", mode: "host" },
@@ -487,6 +486,14 @@ describe("naming and references", () => {
       expect.stringMatching(/^6 "replicas" cannot be used with mode global/),
       expect.stringMatching(/^7 "rr" is not allowed \(allowed: vip, dnsrr\)/),
       expect.stringMatching(/^10 "lots" is not a size/),
+    ]);
+  });
+  it("service names follow docker's rules and limit", () => {
+    const long = "s".repeat(62);
+    const r = importText(`services:\n  ${long}:\n    image: nginx:1\n  bad key:\n    image: nginx:1\n`);
+    expect(r.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(/^stacks\/t\.yaml:2 .*longer than 63 characters/),
+      expect.stringMatching(/^stacks\/t\.yaml:4 .*service name "bad key" must match/),
     ]);
   });
   it("a bad image reference and a missing image are errors", () => {

@@ -95,7 +95,7 @@ describe("routesOf", () => {
       __dirname,
       "../../../shared/oracles/stacks/traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml",
     );
-    const stack = parseStackFile(file, { vars: {} }).stack!;
+    const stack = parseStackFile(file, { vars: {}, stackName: "traefik" }).stack!;
     expect(stack.services.flatMap(routesOf)).toEqual([
       { host: "dashboard.swarm.localhost", path: "/", router: "dashboard" },
       { host: "whoami.swarm.localhost", path: "/", router: "whoami" },
