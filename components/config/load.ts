@@ -51,12 +51,12 @@ function readYaml(file: string): unknown {
   } catch (e) {
     throw new ConfigError([{ origin: { file, line: 1 }, message: `cannot read: ${(e as Error).message}` }]);
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => ({
         origin: { file, line: e.linePos?.[0].line ?? 1 },
-        message: `YAML: ${e.message}`,
+        message: `YAML: ${e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, "")}`,
       })),
     );
   }

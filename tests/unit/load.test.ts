@@ -1,0 +1,258 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, formatIssue } from "../../components/config/errors";
+import {
+  loadClusterSpec,
+  loadClusterSpecFromPulumi,
+  parseRuntimeConfigValue,
+  projectConfigDefaults,
+  readPulumiStackFile,
+} from "../../components/config/load";
+import { ClusterSpec } from "../../components/config/types";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const FIXTURES = path.join(ROOT, "tests", "fixtures", "config");
+
+/** Loads `<dir>/Pulumi.<stack>.yaml` the way `swarmform validate` and the program do. */
+function load(dir: string, stack: string, env: Record<string, string | undefined> = {}): ClusterSpec {
+  const read = readPulumiStackFile(path.join(dir, `Pulumi.${stack}.yaml`));
+  return loadClusterSpec({ project: "swarmform", stack, ...read, rootDir: dir, env });
+}
+
+/** The issues of a ConfigError thrown by `fn`, formatted; fails when nothing is thrown. */
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues.map(formatIssue);
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("readPulumiStackFile", () => {
+  it("strips the namespace, ignores other namespaces, and lists the secure keys", () => {
+    const read = readPulumiStackFile(path.join(FIXTURES, "good", "Pulumi.ssh.yaml"));
+    expect(read.project).toBe("swarmform");
+    expect(read.secretKeys.sort()).toEqual(["registryPassword", "sshPrivateKey"]);
+    expect(Object.keys(read.config).sort()).toEqual([
+      "domain",
+      "environment",
+      "networks",
+      "nodes",
+      "publicNetwork",
+      "registryPassword",
+      "sshPrivateKey",
+      "stackVariables",
+      "stacks",
+      "traefik",
+    ]);
+    expect(read.config.sshPrivateKey).toEqual({ secure: "v1:AAAABBBBCCCC:ZmFrZS1jaXBoZXJ0ZXh0" });
+    // from the fixture's Pulumi.yaml, as Pulumi applies project config to every stack
+    expect(read.config.publicNetwork).toBe("edge");
+  });
+
+  it("lets the stack file override project defaults and treats nested secure values as secret", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-load-"));
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.yaml"),
+      "name: other\nruntime: nodejs\nconfig:\n  publicNetwork: edge\n",
+    );
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.x.yaml"),
+      "config:\n  other:publicNetwork: no\n  swarmform:publicNetwork: web\n  swarmform:nodes:\n    hosts:\n      - token:\n          secure: v1:abc\n",
+    );
+    const read = readPulumiStackFile(path.join(dir, "Pulumi.x.yaml"));
+    expect(read).toEqual({
+      config: { publicNetwork: "web", nodes: { hosts: [{ token: { secure: "v1:abc" } }] } },
+      secretKeys: ["nodes"],
+      project: "other",
+    });
+  });
+
+  it("reports a YAML error at its line", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-load-"));
+    const file = path.join(dir, "Pulumi.bad.yaml");
+    fs.writeFileSync(file, "config:\n  swarmform:domain: a\n  swarmform:domain: b\n");
+    const issues = issuesOf(() => readPulumiStackFile(file));
+    expect(issues).toEqual([`${file}:3: YAML: Map keys must be unique`]);
+  });
+});
+
+describe("projectConfigDefaults", () => {
+  it("takes plain values and the default or value of declarations, in this namespace", () => {
+    const doc = {
+      config: {
+        environment: { type: "string", description: "required, no default" },
+        publicNetwork: { type: "string", default: "public" },
+        "swarmform:stacks": ["stacks/a.yaml"],
+        traefik: { value: { image: "traefik:v3.7.0" } },
+        "aws:region": "eu-west-3",
+      },
+    };
+    expect(projectConfigDefaults(doc)).toEqual({
+      publicNetwork: "public",
+      stacks: ["stacks/a.yaml"],
+      traefik: { image: "traefik:v3.7.0" },
+    });
+    expect(projectConfigDefaults(undefined)).toEqual({});
+  });
+});
+
+describe("the shipped stack configs", () => {
+  const specs = Object.fromEntries(["local", "dev", "staging", "prod"].map((s) => [s, load(ROOT, s)]));
+
+  it("validate with no issue and import stacks/popcube.yaml", () => {
+    for (const spec of Object.values(specs)) {
+      expect(spec.stacks.map((s) => path.relative(ROOT, s.file))).toEqual([
+        path.join("stacks", "popcube.yaml"),
+      ]);
+      expect(spec.stacks[0].services.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("describe each environment as designed", () => {
+    const { local, dev, staging, prod } = specs;
+    expect([local.nodes.managers, local.nodes.workers, local.docker.host, local.domain]).toEqual([
+      1,
+      0,
+      "unix:///var/run/docker.sock",
+      "popcube.localhost",
+    ]);
+    expect([dev.nodes.managers, dev.nodes.workers, dev.docker.host]).toEqual([
+      1,
+      1,
+      "ssh://deploy@dev-manager-1.popcube.xyz",
+    ]);
+    expect([staging.nodes.managers, staging.nodes.workers]).toEqual([3, 2]);
+    expect([prod.nodes.managers, prod.nodes.workers, prod.traefik.dashboard.enabled]).toEqual([3, 2, true]);
+    expect(prod.networks.every((n) => n.encrypted)).toBe(true);
+    expect(prod.networks.map((n) => n.physicalName)).toContain("swarmform-prod_public");
+  });
+
+  it("route app services on the stack's public network and domain", () => {
+    const api = specs.prod.stacks[0].services.find((s) => s.traefik)!;
+    expect(api.networks).toContain("swarmform-prod_public");
+    expect(api.traefik!.hosts.every((h) => h.endsWith(".popcube.xyz"))).toBe(true);
+    expect(Object.values(api.labels)).toContain("websecure");
+  });
+});
+
+describe("loadClusterSpec", () => {
+  it("loads a valid ssh cluster, with secrets flagged and stack variables over the environment", () => {
+    const spec = load(path.join(FIXTURES, "good"), "ssh", {
+      WEB_TAG: "9.9",
+      WEB_HOST: "shop.staging.example.com",
+    });
+    expect(spec.secretsSet).toEqual({
+      registryPassword: true,
+      traefikDashboardPassword: false,
+      sshPrivateKey: true,
+    });
+    expect(spec.docker.host).toBe("ssh://deploy@10.0.0.11:2222");
+    expect(spec.publicNetwork).toBe("edge");
+    expect(spec.stacks.map((s) => s.name)).toEqual(["web", "backend"]);
+    const web = spec.stacks[0].services[0];
+    expect(web.image).toBe("nginx:1.27"); // stackVariables wins over the environment
+    expect(web.traefik?.hosts).toEqual(["shop.staging.example.com"]); // the environment fills the rest
+    expect(web.networks).toContain("swarmform-ssh_edge");
+    expect(spec.nodes.hosts[0].labels.zone).toBe("1");
+  });
+
+  it("reports every problem at once: schema, rules, secrets and stack files", () => {
+    const issues = issuesOf(() => load(path.join(FIXTURES, "broken"), "broken"));
+    expect(issues.map((l) => l.slice(0, l.indexOf(": ")))).toEqual([
+      "swarmform:colour",
+      "swarmform:registryPassword",
+      "swarmform:stacks[0]",
+      "stacks/app.yaml:19 (configs.settings)",
+      "swarmform:nodes.managers.count",
+      "swarmform:networks[0].subnet",
+      "swarmform:networks[1].subnet",
+      "swarmform:traefik.image",
+      "stacks/app.yaml:2 (services.api.image)",
+      "stacks/app.yaml:2 (services.api.ports)",
+      "stacks/app.yaml:12 (services.mirror.x-traefik)",
+      "stacks/other.yaml:2 (services.api.x-traefik)",
+    ]);
+    expect(issues).toContain(
+      "swarmform:nodes.managers.count: must be odd (1, 3, 5 or 7) so raft keeps a quorum; got 2",
+    );
+    expect(issues.find((l) => l.startsWith("swarmform:stacks[0]"))).toMatch(
+      /stack file "stacks\/missing\.yaml" does not exist/,
+    );
+    expect(issues.find((l) => l.startsWith("stacks/other.yaml"))).toMatch(
+      /both service app_api .* and service other_api/,
+    );
+  });
+
+  it("ignores what later checks find under a key that is already invalid", () => {
+    const config = {
+      environment: "prod",
+      domain: "example.com",
+      docker: { host: "unix:///var/run/docker.sock" },
+      nodes: { managers: { count: "three" } },
+      traefik: { acme: { email: "ops@example.com" } },
+    };
+    const issues = issuesOf(() =>
+      loadClusterSpec({ project: "swarmform", stack: "p", config, secretKeys: [], rootDir: ROOT, env: {} }),
+    );
+    // the default of 1 manager would break the prod rule, but the count was never valid to begin with
+    expect(issues).toEqual(['swarmform:nodes.managers.count: must be a whole number >= 1; got "three"']);
+  });
+
+  it("names the config key of a missing stack file", () => {
+    const read = readPulumiStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
+    const config = { ...read.config, stacks: ["stacks/popcube.yaml", { file: "stacks/nope.yaml" }] };
+    const issues = issuesOf(() =>
+      loadClusterSpec({ project: "swarmform", stack: "dev", config, secretKeys: [], rootDir: ROOT, env: {} }),
+    );
+    expect(issues.map((l) => l.split(":").slice(0, 2).join(":"))).toEqual(["swarmform:stacks[1]"]);
+  });
+});
+
+describe("loadClusterSpecFromPulumi", () => {
+  const mocks = { newResource: () => ({ id: "id", state: {} }), call: () => ({}) };
+
+  /** The dev stack config as the Pulumi CLI hands it to the program: JSON strings for structured values. */
+  function runtimeConfig(extra: Record<string, string>): Record<string, string> {
+    const read = readPulumiStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(read.config)) {
+      config[`swarmform:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return { ...config, "aws:region": "eu-west-3", ...extra };
+  }
+
+  it("reads project, stack, config and secret keys from the runtime", async () => {
+    await pulumi.runtime.setMocks(mocks, "swarmform", "dev", false);
+    pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:registryPassword": "s3cret" }), [
+      "swarmform:registryPassword",
+    ]);
+    const spec = loadClusterSpecFromPulumi();
+    expect([spec.project, spec.stack, spec.environment]).toEqual(["swarmform", "dev", "dev"]);
+    expect(spec.secretsSet.registryPassword).toBe(true);
+    expect(spec.nodes.workers).toBe(1);
+    expect(spec.stacks[0].services.length).toBeGreaterThan(0);
+  });
+
+  it("rejects a secret key set in plain text", async () => {
+    await pulumi.runtime.setMocks(mocks, "swarmform", "dev", false);
+    pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:traefikDashboardPassword": "plain" }), []);
+    expect(issuesOf(() => loadClusterSpecFromPulumi())).toEqual([
+      "swarmform:traefikDashboardPassword: must be a secret; set it with: pulumi config set --secret traefikDashboardPassword <value>",
+    ]);
+  });
+});
+
+describe("parseRuntimeConfigValue", () => {
+  it("parses JSON maps and lists, and keeps scalars as strings", () => {
+    expect(parseRuntimeConfigValue('{"a":[1]}')).toEqual({ a: [1] });
+    expect(parseRuntimeConfigValue("[1,2]")).toEqual([1, 2]);
+    expect(parseRuntimeConfigValue("dev")).toBe("dev");
+    expect(parseRuntimeConfigValue("3")).toBe("3");
+    expect(parseRuntimeConfigValue("{not json")).toBe("{not json");
+  });
+});
