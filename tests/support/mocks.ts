@@ -179,6 +179,36 @@ export async function runProgram(opts: RunProgramOptions): Promise<ProgramRun> {
   const project = file.project ?? NAMESPACE;
   const { config, secretKeys } = stackConfig(file, opts.secrets, opts.config);
 
+  const programPath = path.join(rootDir, opts.program ?? "index.ts");
+  return runMocked(
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    () => require(programPath),
+    { project, stack, config, secretKeys, env: opts.env, preview: opts.preview, allowError: opts.allowError },
+  );
+}
+
+export interface RunMockedOptions {
+  readonly project: string;
+  readonly stack: string;
+  /** Full config map: namespaced keys (`swarmform:domain`), string values. Default: empty. */
+  readonly config?: Readonly<Record<string, string>>;
+  /** Namespaced keys of `config` that are secret. Default: none. */
+  readonly secretKeys?: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly preview?: boolean;
+  readonly allowError?: boolean;
+}
+
+/**
+ * Runs `program` under mocks and captures its resources, like {@link runProgram} but for any code (e.g. one
+ * component built from a hand-made spec). `program` runs inside `jest.isolateModules`, so modules it
+ * `require`s are loaded afresh; it returns the "exports" (Outputs are resolved).
+ */
+export async function runMocked(
+  program: () => Record<string, unknown>,
+  opts: RunMockedOptions,
+): Promise<ProgramRun> {
+  const { project, stack } = opts;
   // Each run loads a fresh copy of the Pulumi SDK, and each copy adds a process exit listener.
   process.setMaxListeners(Math.max(process.getMaxListeners(), 100));
   const resources: CapturedResource[] = [];
@@ -200,14 +230,11 @@ export async function runProgram(opts: RunProgramOptions): Promise<ProgramRun> {
       stack,
       opts.preview ?? false,
     );
-    pulumi.runtime.setAllConfig(config, secretKeys);
+    pulumi.runtime.setAllConfig({ ...(opts.config ?? {}) }, [...(opts.secretKeys ?? [])]);
     captureRegistrations(resources, project, stack);
-
-    const programPath = path.join(rootDir, opts.program ?? "index.ts");
     try {
       jest.isolateModules(() => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        mod = require(programPath);
+        mod = program();
       });
       const resolved = await resolveOutputs(mod);
       await (pulumi.runtime as any).waitForRPCs();

@@ -1,0 +1,207 @@
+// SwarmCluster from hand-built specs, under mocks: the app-stack layer, the membership seam, URLs.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { createHash } from "crypto";
+import type { ClusterSpec, StackSpec } from "../../components/config/types";
+import { clusterUrls } from "../../components/cluster/SwarmCluster";
+import {
+  decodeData,
+  DOCKER_TYPES as T,
+  getResource,
+  ofType,
+  runMocked,
+  sampleClusterSpec,
+  sampleServiceSpec,
+} from "../support/mocks";
+
+/* eslint-disable @typescript-eslint/no-require-imports -- the program must load inside jest.isolateModules */
+function runCluster(spec: ClusterSpec, withMembership = false) {
+  return runMocked(
+    () => {
+      const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+      class Init extends pulumi.CustomResource {
+        constructor(name: string) {
+          super("swarmform:swarm:Init", name, {});
+        }
+      }
+      const { SwarmCluster } = require("../../components/cluster/SwarmCluster");
+      const membership = withMembership
+        ? {
+            managerHost: pulumi.output("ssh://root@10.0.0.11"),
+            // A stand-in for the swarm layer's resources (init, joins): any custom resource.
+            ready: [new Init("swarmform-test-swarm")],
+          }
+        : undefined;
+      const c = new SwarmCluster("swarmform-test", { spec, membership });
+      return { services: c.services, registryPassword: c.registryPassword, dashboardUrl: c.dashboardUrl };
+    },
+    { project: spec.project, stack: spec.stack },
+  );
+}
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-cluster-"));
+const confFile = path.join(dir, "app.conf");
+const secretFile = path.join(dir, "token.txt");
+fs.writeFileSync(confFile, "listen 80;\n");
+fs.writeFileSync(secretFile, "t0ken-value\n");
+
+const stack: StackSpec = {
+  name: "app",
+  file: path.join(dir, "app.yaml"),
+  networks: [
+    { name: "backend", physicalName: "app_backend", encrypted: false, attachable: true, labels: {} },
+  ],
+  configs: [
+    {
+      key: "conf",
+      name: "app_conf",
+      external: false,
+      file: confFile,
+      origin: { file: "app.yaml", line: 20 },
+    },
+  ],
+  secrets: [
+    {
+      key: "token",
+      name: "app_token",
+      external: false,
+      file: secretFile,
+      origin: { file: "app.yaml", line: 24 },
+    },
+    { key: "ext", name: "shared_token", external: true, origin: { file: "app.yaml", line: 26 } },
+  ],
+  services: [
+    sampleServiceSpec({
+      image: "registry.test.example.org:5000/web:1",
+      networks: ["app_backend", "swarmform-test_public", "outside_net"],
+      configs: [{ source: "app_conf-whatever", key: "conf", target: "/etc/app.conf" }],
+      secrets: [
+        { source: "app_token-whatever", key: "token", target: "token" },
+        { source: "shared_token", key: "ext", target: "shared" },
+      ],
+    }),
+    sampleServiceSpec({ key: "worker", name: "app_worker", image: "busybox:1.36" }),
+  ],
+};
+
+describe("SwarmCluster with an app stack", () => {
+  const spec = sampleClusterSpec({ stacks: [stack] });
+  let run: Awaited<ReturnType<typeof runCluster>>;
+  beforeAll(async () => {
+    run = await runCluster(spec);
+  }, 120_000);
+
+  test("stack configs and secrets are read from their files and named by content hash", () => {
+    const config = getResource(run, T.config, "swarmform-test-stack-app-config-conf");
+    const hash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 10);
+    expect(decodeData(config)).toBe("listen 80;\n");
+    expect(config.inputs.name).toBe(`app_conf-${hash("listen 80;\n")}`);
+    const secret = getResource(run, T.secret, "swarmform-test-stack-app-secret-token");
+    expect(decodeData(secret)).toBe("t0ken-value\n");
+    expect(secret.inputs.name).toBe(`app_token-${hash("t0ken-value\n")}`);
+    expect(secret.secretInputs).toContain("data");
+    // External objects are referenced, never created.
+    expect(ofType(run, T.secret).some((s) => String(s.inputs.name).startsWith("shared_token"))).toBe(false);
+  });
+
+  test("the service refers to them by id, joins networks by id (external ones by name) and pulls with auth", () => {
+    const web = getResource(run, T.service, "swarmform-test-stack-app-web");
+    const config = getResource(run, T.config, "swarmform-test-stack-app-config-conf");
+    const secret = getResource(run, T.secret, "swarmform-test-stack-app-secret-token");
+    const backend = getResource(run, T.network, "swarmform-test-stack-app-net-backend");
+    const pub = getResource(run, T.network, "swarmform-test-networks-public");
+    const cs = web.inputs.taskSpec.containerSpec;
+    expect(cs.configs).toEqual([
+      { configId: config.id, configName: config.inputs.name, fileName: "/etc/app.conf" },
+    ]);
+    expect(cs.secrets).toEqual([
+      { secretId: secret.id, secretName: secret.inputs.name, fileName: "token" },
+      { secretId: "shared_token", secretName: "shared_token", fileName: "shared" },
+    ]);
+    expect(web.inputs.taskSpec.networksAdvanceds).toEqual([
+      { id: backend.id },
+      { id: pub.id },
+      { name: "outside_net" },
+    ]);
+    expect(web.dependencies).toEqual(expect.arrayContaining([config.urn, secret.urn, backend.urn, pub.urn]));
+    expect(web.inputs.auth).toEqual({
+      serverAddress: "registry.test.example.org:5000",
+      username: "swarmform",
+      password: run.outputs.registryPassword,
+    });
+    expect(web.secretInputs).toContain("auth");
+    const worker = getResource(run, T.service, "swarmform-test-stack-app-worker");
+    expect(worker.inputs.auth).toBeUndefined();
+    expect(run.outputs.services).toEqual(
+      expect.arrayContaining(["app_web", "app_worker", "swarmform-test_traefik"]),
+    );
+  });
+
+  test("stack networks carry the stack namespace label", () => {
+    const backend = getResource(run, T.network, "swarmform-test-stack-app-net-backend");
+    expect(backend.inputs).toMatchObject({ name: "app_backend", driver: "overlay", attachable: true });
+    expect(backend.inputs.labels).toContainEqual({ label: "com.docker.stack.namespace", value: "app" });
+  });
+});
+
+describe("SwarmCluster seams and switches", () => {
+  test("membership: its manager endpoint feeds the provider, which waits for it", async () => {
+    const run = await runCluster(sampleClusterSpec(), true);
+    const provider = getResource(run, T.provider, "swarmform-test-docker");
+    const swarm = getResource(run, "swarmform:swarm:Init", "swarmform-test-swarm");
+    expect(provider.inputs.host).toBe("ssh://root@10.0.0.11");
+    expect(provider.dependencies).toContain(swarm.urn);
+    for (const r of run.resources.filter((x) => x.type.startsWith("docker:"))) {
+      expect(r.provider?.startsWith(provider.urn)).toBe(true);
+    }
+  }, 120_000);
+
+  test("disabled registry, monitoring and dashboard register nothing for them", async () => {
+    const base = sampleClusterSpec();
+    const spec = sampleClusterSpec({
+      registry: { ...base.registry, enabled: false },
+      monitoring: { ...base.monitoring, enabled: false },
+      traefik: { ...base.traefik, dashboard: { ...base.traefik.dashboard, enabled: false } },
+    });
+    const run = await runCluster(spec);
+    expect(ofType(run, T.service).map((s) => s.inputs.name)).toEqual(["swarmform-test_traefik"]);
+    expect(ofType(run, T.secret)).toHaveLength(0);
+    expect(ofType(run, T.config)).toHaveLength(0);
+    expect(run.outputs.dashboardUrl).toBeUndefined();
+    const traefik = ofType(run, T.service)[0];
+    const labels = (traefik.inputs.labels as { label: string }[]).map((l) => l.label);
+    expect(labels.some((l) => l.includes("basicauth") || l.includes(".routers."))).toBe(false);
+    expect(traefik.inputs.endpointSpec.ports.map((p: { targetPort: number }) => p.targetPort)).toEqual([
+      80, 443,
+    ]);
+  }, 120_000);
+});
+
+describe("clusterUrls", () => {
+  test("from the spec; undefined for disabled parts; non-default ports shown", () => {
+    const spec = sampleClusterSpec();
+    expect(clusterUrls(spec)).toEqual({
+      traefikUrl: "https://test.example.org",
+      registryUrl: "https://registry.test.example.org:5000",
+      dashboardUrl: "https://traefik.test.example.org",
+      prometheusUrl: "https://prometheus.test.example.org",
+    });
+    const off = sampleClusterSpec({
+      traefik: {
+        ...spec.traefik,
+        ports: { web: 8080, websecure: 8443, registry: 5443 },
+        dashboard: { ...spec.traefik.dashboard, enabled: false },
+      },
+      monitoring: { ...spec.monitoring, enabled: false },
+      registry: { ...spec.registry, enabled: false },
+    });
+    expect(clusterUrls(off)).toEqual({
+      traefikUrl: "https://test.example.org:8443",
+      registryUrl: undefined,
+      dashboardUrl: undefined,
+      prometheusUrl: undefined,
+    });
+  });
+});
