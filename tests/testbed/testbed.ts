@@ -144,6 +144,7 @@ function hostPaths(name: string, host: string) {
     execRoot: path.join(dir, "exec"),
     dataRoot: path.join(DATA_ROOT, name, host),
     dockerLog: path.join(dir, "dockerd.log"),
+    dockerConfig: path.join(dir, "docker-config"),
     sshdConfig: path.join(dir, "sshd_config"),
     sshdPid: path.join(dir, "sshd.pid"),
     hostKey: path.join(dir, "ssh_host_ed25519_key"),
@@ -345,7 +346,8 @@ function sshdConfig(p: ReturnType<typeof hostPaths>, address: string, authorized
     "MaxSessions 32",
     "MaxStartups 64",
     "UseDNS no",
-    `SetEnv DOCKER_HOST=unix://${p.socket}`,
+    // Every host's docker CLI talks to its own daemon and keeps its own logins (not root's ~/.docker).
+    `SetEnv DOCKER_HOST=unix://${p.socket} DOCKER_CONFIG=${p.dockerConfig}`,
     "",
   ].join("\n");
 }
@@ -381,6 +383,7 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
   const p = hostPaths(name, host);
   fs.mkdirSync(p.dir, { recursive: true });
   fs.mkdirSync(p.dataRoot, { recursive: true });
+  fs.mkdirSync(p.dockerConfig, { recursive: true });
 
   // Network: veth from the bridge into the namespace, renamed eth0.
   const veth = `sf${slot}h${i}`;
@@ -414,6 +417,8 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
       `--host=unix://${p.socket}`,
       "--storage-driver=overlay2",
       "--iptables=true",
+      // A registry run on a testbed host is plain HTTP.
+      `--insecure-registry=${SUBNET_PREFIX}.0/24`,
     ],
     { detached: true, stdio: ["ignore", log, log] },
   );

@@ -1,0 +1,160 @@
+// The seed's behaviours across real hosts: a 3-node swarm formed with plain docker commands over the SSH
+// transport, an overlay network, and the popcube api service. Needs root (see tests/testbed/testbed.ts).
+// IPVS is missing here, so services use endpoint_mode dnsrr and tasks.<service> instead of VIPs.
+
+import { closeAllTransports } from "../../components/swarm/transport";
+import { startTestbed, Testbed } from "../testbed/testbed";
+import { formSwarm, run, waitUntil } from "../testbed/swarm";
+
+jest.setTimeout(300000);
+
+const NAME = "e2e-seed";
+const IMAGE = "popcube/api:1";
+const NET = "popcube_net";
+const API = "popcube_api";
+const WEB = "popcube_web";
+let tb: Testbed;
+let manager: string;
+
+/** An httpd task that answers `<text> on <node hostname>`. */
+const httpd = (text: string) =>
+  `sh -c 'mkdir -p /www && echo "${text} on $NODE" > /www/index.html && exec httpd -f -p 80 -h /www'`;
+
+async function runningTasks(service: string): Promise<{ id: string; node: string }[]> {
+  const out = await run(
+    tb,
+    manager,
+    `docker service ps ${service} --filter desired-state=running --format '{{.ID}} {{.Node}} {{.CurrentState}}'`,
+  );
+  return out
+    .split("\n")
+    .filter((l) => / Running /.test(l + " "))
+    .map((l) => ({ id: l.split(" ")[0], node: l.split(" ")[1] }));
+}
+
+async function waitForReplicas(service: string, n: number): Promise<{ id: string; node: string }[]> {
+  return waitUntil(`${service} ${n}/${n} running`, 120000, async () => {
+    const tasks = await runningTasks(service);
+    return tasks.length === n ? tasks : undefined;
+  });
+}
+
+function ipv4s(text: string): string[] {
+  return [...text.matchAll(/\b(\d{1,3}(?:\.\d{1,3}){3})\b/g)].map((m) => m[1]);
+}
+
+beforeAll(async () => {
+  tb = await startTestbed({ hosts: 3, name: NAME });
+  await tb.importBusybox(IMAGE);
+  manager = await formSwarm(tb, 1);
+  await run(tb, manager, `docker network create -d overlay --attachable ${NET}`);
+  const common = `--network ${NET} --endpoint-mode dnsrr --no-resolve-image --env NODE={{.Node.Hostname}} --stop-grace-period 2s`;
+  await run(
+    tb,
+    manager,
+    `docker service create -d --name ${API} ${common} --replicas 3 ${IMAGE} ${httpd("api")}`,
+  );
+  await run(
+    tb,
+    manager,
+    `docker service create -d --name ${WEB} ${common} --replicas 1 --constraint node.hostname==h1 ${IMAGE} ${httpd("web")}`,
+  );
+  await waitForReplicas(API, 3);
+  await waitForReplicas(WEB, 1);
+});
+
+afterAll(async () => {
+  await closeAllTransports();
+  await tb?.down();
+});
+
+describe("seed behaviours on a 3-host swarm", () => {
+  it("formed a swarm of the three hosts", async () => {
+    const nodes = await run(tb, manager, "docker node ls --format '{{.Hostname}} {{.Status}}'");
+    expect(nodes.trim().split("\n").sort()).toEqual(["h1 Ready", "h2 Ready", "h3 Ready"]);
+  });
+
+  it("resolves tasks.popcube_api to every replica's address, from every host", async () => {
+    const ids = (await runningTasks(API)).map((t) => t.id).join(" ");
+    const format = `{{range .NetworksAttachments}}{{if eq .Network.Spec.Name "${NET}"}}{{range .Addresses}}{{.}} {{end}}{{end}}{{end}}`;
+    const expected = ipv4s(await run(tb, manager, `docker inspect --format '${format}' ${ids}`)).sort();
+    expect(expected).toHaveLength(3);
+    for (const h of tb.hosts) {
+      const answer = await waitUntil(`tasks.${API} from ${h.name}`, 60000, async () => {
+        const r = await tb.exec(h.name, `docker run --rm --network ${NET} ${IMAGE} nslookup tasks.${API}`);
+        const found = ipv4s(r.stdout.slice(r.stdout.indexOf("Name:"))).sort();
+        return found.length === expected.length ? found : undefined;
+      });
+      expect(answer).toEqual(expected);
+    }
+  });
+
+  it("lets a task on one host reach a task of another service on another host by service name", async () => {
+    const apiTask = (await runningTasks(API)).find((t) => t.node !== "h1");
+    expect(apiTask).toBeDefined();
+    const container = (
+      await run(
+        tb,
+        apiTask!.node,
+        `docker ps -q --filter label=com.docker.swarm.service.name=${API} | head -1`,
+      )
+    ).trim();
+    expect(container).not.toBe("");
+    expect(await run(tb, apiTask!.node, `docker exec ${container} wget -qO- http://${WEB}/`)).toBe(
+      "web on h1\n",
+    );
+    // And back: the web task on h1 reaches the api by its name (dnsrr: any replica answers).
+    const web = (
+      await run(tb, "h1", `docker ps -q --filter label=com.docker.swarm.service.name=${WEB}`)
+    ).trim();
+    expect(await run(tb, "h1", `docker exec ${web} wget -qO- http://${API}/`)).toMatch(/^api on h[123]\n$/);
+  });
+
+  it("spreads the api over the hosts when scaled to 5", async () => {
+    await run(tb, manager, `docker service scale -d ${API}=5`);
+    const tasks = await waitForReplicas(API, 5);
+    const perNode = new Map<string, number>();
+    for (const t of tasks) perNode.set(t.node, (perNode.get(t.node) ?? 0) + 1);
+    expect([...perNode.keys()].sort()).toEqual(["h1", "h2", "h3"]);
+    expect(Math.max(...perNode.values())).toBeLessThanOrEqual(2);
+  });
+
+  it("rolls out a container label with parallelism 2, never below 3 running tasks", async () => {
+    await run(
+      tb,
+      manager,
+      `docker service update -d --update-parallelism 2 --update-delay 0s --update-order stop-first ` +
+        `--update-failure-action pause --container-label-add xyz.popcube.org=maxime ${API}`,
+    );
+    const samples: { state: string; running: number }[] = [];
+    await waitUntil(
+      "rolling update completed",
+      180000,
+      async () => {
+        const out = await run(
+          tb,
+          manager,
+          `docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' ${API}; ` +
+            `docker service ps ${API} --format '{{.CurrentState}}'`,
+        );
+        const [state, ...tasks] = out.trim().split("\n");
+        samples.push({ state, running: tasks.filter((t) => t.startsWith("Running")).length });
+        if (state === "paused" || state.startsWith("rollback")) throw new Error(`update ${state}`);
+        return state === "completed" ? true : undefined;
+      },
+      200,
+    );
+    expect(samples.some((s) => s.state === "updating")).toBe(true);
+    expect(Math.min(...samples.map((s) => s.running))).toBeGreaterThanOrEqual(3);
+    const labelled = await Promise.all(
+      tb.hosts.map((h) =>
+        run(
+          tb,
+          h.name,
+          `docker ps -q --filter label=com.docker.swarm.service.name=${API} --filter label=xyz.popcube.org=maxime`,
+        ),
+      ),
+    );
+    expect(labelled.flatMap((o) => o.split("\n").filter(Boolean))).toHaveLength(5);
+  });
+});
