@@ -5,13 +5,13 @@ import { join, Reader, readLabels } from "./compose-read";
 import {
   isPort,
   parseBytes,
+  parseEnvFileText,
   parseDuration,
   parseImageRef,
   parseShortPort,
   parseShortVolume,
   shellSplit,
 } from "./compose-values";
-import { interpolate } from "./interpolate";
 import { buildTraefikLabels, routerNameOf } from "./traefikLabels";
 import {
   FileRefSpec,
@@ -290,36 +290,10 @@ function readEnvFiles(ctx: ServiceContext, n: YNode, q: string): Record<string, 
       );
       continue;
     }
-    text.split(/\r?\n/).forEach((raw, i) => {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) return;
-      const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(=(.*))?$/.exec(line);
-      const at = { line: i + 1 };
-      const issue = (msg: string): void =>
-        r.sink.issues.push({
-          origin: { file: display, line: i + 1, path: q },
-          message: msg,
-        }) as unknown as void;
-      if (!m) return issue(`"${line}" is not KEY=VALUE`);
-      const key = m[1];
-      if (m[2] === undefined) {
-        const v = ctx.opts.vars[key];
-        if (v === undefined) return issue(`${key} has no value here and ${key} is not set`);
-        out[key] = v;
-        return;
-      }
-      let value = m[3].trim();
-      if (value.length >= 2 && value.startsWith("'") && value.endsWith("'")) {
-        out[key] = value.slice(1, -1);
-        return;
-      }
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      else value = value.replace(/\s+#.*$/, "");
-      const res = interpolate(value, ctx.opts.vars);
-      res.errors.forEach((e) => issue(e));
-      void at;
-      out[key] = res.value;
-    });
+    const parsed = parseEnvFileText(text, ctx.opts.vars);
+    for (const pr of parsed.problems)
+      r.sink.issues.push({ origin: { file: display, line: pr.line, path: q }, message: pr.message });
+    Object.assign(out, parsed.values);
   }
   return out;
 }

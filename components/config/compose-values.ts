@@ -1,5 +1,6 @@
 // Pure parsers for Compose scalar formats: image references, byte sizes, durations, shell words,
-// port strings and short volume strings. Each returns a value or an error message; none throws.
+// port strings, short volume strings and env files. Each returns a value or an error message; none throws.
+import { interpolate } from "./interpolate";
 
 /** A parsed image reference (`[registry/]repository[:tag][@digest]`). */
 export interface ImageRef {
@@ -206,4 +207,48 @@ export function parseShortVolume(text: string): Parsed<ShortVolume> {
     return fail(`volume "${text}": the target "${target}" must be an absolute path`);
   const type = /^[/.~]/.test(source) ? "bind" : "volume";
   return ok({ source, target, readOnly: modes.includes("ro"), type });
+}
+
+/** Result of {@link parseEnvFileText}. */
+export interface EnvFileResult {
+  readonly values: Record<string, string>;
+  readonly problems: readonly { readonly line: number; readonly message: string }[];
+}
+
+/**
+ * Parses an env_file: `KEY=VALUE` lines (optionally `export KEY=VALUE`), `#` comment lines and blank
+ * lines. `'single quoted'` values are taken literally; unquoted and `"double quoted"` ones are
+ * interpolated; an unquoted ` # comment` tail is dropped. A bare `KEY` takes its value from `vars`.
+ */
+export function parseEnvFileText(
+  text: string,
+  vars: Readonly<Record<string, string | undefined>>,
+): EnvFileResult {
+  const values: Record<string, string> = {};
+  const problems: { line: number; message: string }[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    const issue = (message: string): void => void problems.push({ line: i + 1, message });
+    if (line === "" || line.startsWith("#")) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(=(.*))?$/.exec(line);
+    if (!m) return issue(`"${line}" is not KEY=VALUE`);
+    const key = m[1];
+    if (m[2] === undefined) {
+      const v = vars[key];
+      if (v === undefined) return issue(`${key} has no value here and ${key} is not set`);
+      values[key] = v;
+      return;
+    }
+    let value = m[3].trim();
+    if (value.length >= 2 && value.startsWith("'") && value.endsWith("'")) {
+      values[key] = value.slice(1, -1);
+      return;
+    }
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    else value = value.replace(/\s+#.*$/, "");
+    const res = interpolate(value, vars);
+    res.errors.forEach(issue);
+    values[key] = res.value;
+  });
+  return { values, problems };
 }

@@ -5,6 +5,7 @@ import YAML from "yaml";
 import { parseStackFile, parseStackText, StackImportOptions } from "../../components/config/compose";
 import {
   parseBytes,
+  parseEnvFileText,
   parseImageRef,
   parseShortPort,
   shellSplit,
@@ -571,6 +572,27 @@ describe("scalar parsers", () => {
     expect(parseBytes(1000)).toEqual({ ok: true, value: 1000 });
     expect(parseBytes("12X").ok).toBe(false);
     expect(parseBytes("-1M").ok).toBe(false);
+  });
+  it("parseEnvFileText: values, quotes, comments, and problems with their line", () => {
+    const r = parseEnvFileText("# c\nA=1 # tail\nB='$X'\nC=\"$X\"\n\nbad line\nD\nE=${R:?need R}\n", {
+      X: "x",
+    });
+    expect(r.values).toEqual({ A: "1", B: "$X", C: "x", E: "" });
+    expect(r.problems).toEqual([
+      { line: 6, message: '"bad line" is not KEY=VALUE' },
+      { line: 7, message: "D has no value here and D is not set" },
+      { line: 8, message: "required variable R is missing a value: need R" },
+    ]);
+  });
+  it("an env_file problem is reported in the env file, at its line", () => {
+    const r = parseStackText("services:\n  a:\n    image: nginx:1\n    env_file: bad.env\n", {
+      file: path.join(FIXTURES, "x.yaml"),
+      displayPath: "tests/fixtures/stacks/x.yaml",
+      vars: {},
+    });
+    expect(r.issues.map(formatIssue)).toEqual([
+      'tests/fixtures/stacks/bad.env:2 (services.a.env_file): "not valid" is not KEY=VALUE',
+    ]);
   });
   it("shellSplit", () => {
     expect(shellSplit(`a "b c" 'd $e' f\\ g ""`)).toEqual({
