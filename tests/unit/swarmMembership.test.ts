@@ -1,0 +1,142 @@
+// SwarmMembership under Pulumi mocks: the graph (init, serial managers, parallel workers), secrets,
+// outputs; and the pure join plan.
+import type { HostSpec } from "../../components/config/types";
+import { membershipPlan } from "../../components/swarm/membershipPlan";
+import { endpointOf } from "../../components/swarm/SwarmMembership";
+import { ofType, runMocked } from "../support/mocks";
+
+const host = (name: string, role: "manager" | "worker", over: Partial<HostSpec> = {}): HostSpec => ({
+  name,
+  address: `10.0.0.${name.slice(1)}`,
+  role,
+  labels: {},
+  user: "root",
+  port: 22,
+  availability: "active",
+  ...over,
+});
+
+const HOSTS = [
+  host("h1", "manager", { labels: { zone: "a" } }),
+  host("h4", "worker"),
+  host("h2", "manager"),
+  host("h3", "manager", { port: 2222, user: "ops" }),
+  host("h5", "worker", { availability: "drain" }),
+];
+const SWARM = {
+  defaultAddrPool: ["10.20.0.0/16"],
+  dataPathPort: 4789,
+  certExpiry: "2160h0m0s",
+  forceQuorumLoss: false,
+};
+
+describe("membershipPlan", () => {
+  test("init on the first manager, managers chained, workers after the init", () => {
+    const p = membershipPlan(HOSTS);
+    expect(p.bootstrap.name).toBe("h1");
+    expect(p.steps.map((s) => [s.host.name, s.after])).toEqual([
+      ["h2", ["h1"]],
+      ["h3", ["h2"]],
+      ["h4", ["h1"]],
+      ["h5", ["h1"]],
+    ]);
+  });
+
+  test("refuses no manager, duplicate names and duplicate addresses", () => {
+    expect(() => membershipPlan([host("h4", "worker")])).toThrow(/at least one host with role manager/);
+    expect(() =>
+      membershipPlan([host("h1", "manager"), host("h1", "worker", { address: "10.9.9.9" })]),
+    ).toThrow("swarm membership: hosts h1 and h1 have the same name h1");
+    expect(() =>
+      membershipPlan([host("h1", "manager"), host("h2", "worker", { address: "10.0.0.1" })]),
+    ).toThrow("hosts h1 and h2 have the same address 10.0.0.1:22");
+  });
+
+  test("endpoint", () => {
+    expect(endpointOf({ user: "root", address: "10.0.0.1", port: 22 })).toBe("ssh://root@10.0.0.1");
+    expect(endpointOf({ user: "ops", address: "10.0.0.3", port: 2222 })).toBe("ssh://ops@10.0.0.3:2222");
+  });
+});
+
+describe("SwarmMembership under mocks", () => {
+  const TYPE = "pulumi-nodejs:dynamic/swarm:SwarmNode";
+
+  async function run() {
+    return runMocked(
+      () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { SwarmMembership } = require("../../components/swarm/SwarmMembership");
+        const m = new SwarmMembership("swarm", {
+          hosts: HOSTS,
+          swarm: SWARM,
+          privateKey: pulumi.secret("KEY-MATERIAL-0123"),
+        });
+        return {
+          managerEndpoint: m.managerEndpoint,
+          swarmId: m.swarmId,
+          managerToken: m.managerToken,
+          workerToken: m.workerToken,
+          nodes: m.nodes,
+        };
+      },
+      { project: "swarmform", stack: "test" },
+    );
+  }
+
+  let r: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    r = await run();
+  }, 120000);
+
+  test("one component, one SwarmNode per host, children named and parented", async () => {
+    const [component] = ofType(r, "swarmform:swarm:SwarmMembership");
+    expect(component.name).toBe("swarm");
+    const nodes = ofType(r, TYPE);
+    expect(nodes.map((n) => n.name).sort()).toEqual([
+      "swarm-h1",
+      "swarm-h2",
+      "swarm-h3",
+      "swarm-h4",
+      "swarm-h5",
+    ]);
+    for (const n of nodes) expect(n.parent).toBe(component.urn);
+  });
+
+  test("init first, managers one after another, workers in parallel after the init", async () => {
+    const urn = (n: string) => ofType(r, TYPE).find((x) => x.name === `swarm-${n}`)!.urn;
+    const deps = (n: string) => ofType(r, TYPE).find((x) => x.name === `swarm-${n}`)!.dependencies;
+    expect(deps("h1")).toEqual([]);
+    expect(deps("h2")).toEqual([urn("h1")]);
+    expect(deps("h3")).toEqual([urn("h2")]);
+    expect(deps("h4")).toEqual([urn("h1")]);
+    expect(deps("h5")).toEqual([urn("h1")]);
+  });
+
+  test("inputs: bootstrap and init only on the first manager; managers list; ssh details", async () => {
+    const get = (n: string) => ofType(r, TYPE).find((x) => x.name === `swarm-${n}`)!.inputs;
+    expect(get("h1")).toMatchObject({
+      name: "h1",
+      role: "manager",
+      bootstrap: true,
+      labels: { zone: "a" },
+      init: { defaultAddrPool: ["10.20.0.0/16"], dataPathPort: 4789, certExpiry: "2160h0m0s" },
+      forceQuorumLoss: false,
+    });
+    expect(get("h2").bootstrap).toBe(false);
+    expect(get("h2").init).toBeUndefined();
+    expect(get("h3")).toMatchObject({ port: 2222, user: "ops" });
+    expect(get("h5")).toMatchObject({ role: "worker", availability: "drain" });
+    expect(get("h4").managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h2", "h3"]);
+  });
+
+  test("secrets: the key is a secret input, tokens and key are secret outputs", async () => {
+    for (const n of ofType(r, TYPE)) {
+      expect(n.secretInputs).toContain("privateKey");
+      expect([...n.additionalSecretOutputs].sort()).toEqual(["managerToken", "privateKey", "workerToken"]);
+    }
+    expect([...r.secretOutputs].sort()).toEqual(["managerToken", "workerToken"]);
+    expect(r.outputs.managerEndpoint).toBe("ssh://root@10.0.0.1");
+  });
+});
