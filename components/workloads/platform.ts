@@ -5,10 +5,9 @@ import * as YAML from "yaml";
 import { ClusterSpec, MountSpec, NetworkSpec, ServiceSpec } from "../config/types";
 import { keyOrigin } from "../config/errors";
 import { apiRouterLabels, basicAuthMiddlewareLabels, buildTraefikLabels } from "../config/traefikLabels";
-import { labelList } from "./serviceArgs";
+import { labelList, NAMESPACE_LABEL } from "./serviceArgs";
 
-/** The label `docker stack deploy` puts on every object of a stack; we set it the same way. */
-export const NAMESPACE_LABEL = "com.docker.stack.namespace";
+export { NAMESPACE_LABEL };
 export const DOCKER_SOCKET = "/var/run/docker.sock";
 /** Where Traefik keeps its ACME certificates. */
 export const ACME_STORAGE = "/letsencrypt/acme.json";

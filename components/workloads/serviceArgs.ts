@@ -35,6 +35,9 @@ export interface ServiceContext {
   readonly secretLabels?: pulumi.Input<Record<string, string>>;
 }
 
+/** The label `docker stack deploy` puts on every object of a stack; we set it the same way. */
+export const NAMESPACE_LABEL = "com.docker.stack.namespace";
+
 const DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 
 /**
@@ -101,6 +104,7 @@ function compact<T extends object>(o: T): T {
 /** The docker.ServiceArgs for one service. Pure: no resource is created here. */
 export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.ServiceArgs {
   const hc = spec.healthcheck;
+  const namespace = spec.labels[NAMESPACE_LABEL];
   const containerSpec: docker.types.input.ServiceTaskSpecContainerSpec = compact({
     image: spec.image,
     commands: spec.entrypoint ? [...spec.entrypoint] : undefined,
@@ -109,7 +113,17 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
     env: Object.keys(spec.environment).length ? { ...spec.environment } : undefined,
     labels: labelList(spec.containerLabels),
     mounts: spec.mounts.map((m) =>
-      compact({ type: m.type, source: m.source, target: m.target, readOnly: m.readOnly }),
+      compact({
+        type: m.type,
+        source: m.source,
+        target: m.target,
+        readOnly: m.readOnly,
+        // Like `docker stack deploy`: volumes that swarm creates on first use carry the stack namespace.
+        volumeOptions:
+          m.type === "volume" && namespace !== undefined
+            ? { labels: labelList({ [NAMESPACE_LABEL]: namespace }) }
+            : undefined,
+      }),
     ),
     healthcheck: hc
       ? compact({

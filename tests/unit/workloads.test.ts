@@ -196,6 +196,12 @@ describe("serviceArgs", () => {
       },
     });
     expect(args).not.toHaveProperty("auth");
+    // Volumes created by swarm on first use carry the stack namespace, as with `docker stack deploy`.
+    const mounts = (args as { taskSpec: { containerSpec: { mounts: { volumeOptions?: unknown }[] } } })
+      .taskSpec.containerSpec.mounts;
+    expect(mounts[0].volumeOptions).toEqual({
+      labels: [{ label: "com.docker.stack.namespace", value: "app" }],
+    });
   });
 
   test("global mode, dnsrr, no replicas", async () => {
