@@ -602,7 +602,7 @@ function status(e: unknown): number | undefined {
 
 /**
  * Removes what `apply` would create for `resources`, by physical name: services first, then (once their
- * containers are gone) networks, configs, secrets and volumes. Missing objects are fine, so it runs before
+ * containers are gone) configs, secrets, networks and volumes (also those the services' mounts created). Missing objects are fine, so it runs before
  * and after a test.
  */
 export async function removeAll(
@@ -639,8 +639,16 @@ export async function removeAll(
     await removeWithRetry(`secret ${n}`, () => docker.getSecret(n).remove());
   for (const n of names(TYPES.network))
     await removeWithRetry(`network ${n}`, () => docker.getNetwork(n).remove());
-  for (const n of names(TYPES.volume))
+  // Named volumes: those registered as resources, and those the services' volume mounts create on first use.
+  const mountVolumes = byType(resources, TYPES.service).flatMap((s) => {
+    const mounts = (
+      s.inputs.taskSpec as { containerSpec?: { mounts?: { type?: string; source?: string }[] } }
+    )?.containerSpec?.mounts;
+    return (mounts ?? []).filter((m) => m.type === "volume" && m.source).map((m) => m.source as string);
+  });
+  for (const n of new Set([...names(TYPES.volume), ...mountVolumes])) {
     await removeWithRetry(`volume ${n}`, () => docker.getVolume(n).remove());
+  }
 }
 
 /** Nodes that can run tasks: ready and active. */
