@@ -2,6 +2,8 @@
 // transport, an overlay network, and the popcube api service. Needs root (see tests/testbed/testbed.ts).
 // IPVS is missing here, so services use endpoint_mode dnsrr and tasks.<service> instead of VIPs.
 
+import bcrypt from "bcryptjs";
+import * as crypto from "crypto";
 import { closeAllTransports } from "../../components/swarm/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { formSwarm, run, waitUntil } from "../testbed/swarm";
@@ -156,5 +158,96 @@ describe("seed behaviours on a 3-host swarm", () => {
       ),
     );
     expect(labelled.flatMap((o) => o.split("\n").filter(Boolean))).toHaveLength(5);
+  });
+});
+
+describe("a private registry with auth on the swarm", () => {
+  const REGISTRY = "popcube_registry";
+  const user = "popcube";
+  const password = crypto.randomBytes(12).toString("hex");
+  let registry: string;
+
+  beforeAll(async () => {
+    // tests/support/images.ts (the Debian docker-registry binary in an imported image) builds into the engine
+    // named by DOCKER_HOST when it is loaded: point it at h1, then put DOCKER_HOST back.
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = `unix://${tb.hosts[0].dockerSocket}`;
+    try {
+      jest.isolateModules(() => {
+        const images = jest.requireActual("../support/images") as typeof import("../support/images");
+        images.buildImage("registry", ["swarmform/registry:test"]);
+      });
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+    registry = `${tb.hosts[0].address}:5000`;
+  });
+
+  it("serves the api image to every host, only after login", async () => {
+    await run(
+      tb,
+      manager,
+      "docker config create registry_htpasswd -",
+      `${user}:${bcrypt.hashSync(password, 10)}\n`,
+    );
+    await run(
+      tb,
+      manager,
+      `docker service create -d --name ${REGISTRY} --no-resolve-image --constraint node.hostname==h1 ` +
+        `--publish mode=host,target=5000,published=5000 --config source=registry_htpasswd,target=/auth/htpasswd ` +
+        `--env REGISTRY_AUTH=htpasswd --env REGISTRY_AUTH_HTPASSWD_REALM=popcube ` +
+        `--env REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd swarmform/registry:test`,
+    );
+    await waitUntil("registry answering 401 from h2", 60000, async () => {
+      const r = await tb.exec("h2", `busybox wget -q -O- http://${registry}/v2/ 2>&1`);
+      return /401/.test(r.stdout) ? true : undefined;
+    });
+    const ref = `${registry}/popcube/api:2`;
+    await run(tb, "h1", `docker tag ${IMAGE} ${ref}`);
+    await run(tb, "h1", `docker login -u ${user} --password-stdin ${registry}`, password);
+    await run(tb, "h1", `docker push ${ref}`);
+    await run(tb, "h1", `docker rmi ${ref}`);
+    for (const h of tb.hosts) {
+      if (h.name !== "h1") {
+        const anonymous = await tb.exec(h.name, `docker pull ${ref}`);
+        expect(anonymous.code).not.toBe(0);
+        expect(anonymous.stderr).toMatch(/no basic auth credentials|unauthorized/i);
+        const wrong = await tb.exec(h.name, `docker login -u ${user} --password-stdin ${registry}`, "wrong");
+        expect(wrong.code).not.toBe(0);
+        await run(tb, h.name, `docker login -u ${user} --password-stdin ${registry}`, password);
+      }
+      await run(tb, h.name, `docker pull ${ref}`);
+    }
+  });
+
+  it("rolls the api onto the registry image with the manager's credentials", async () => {
+    const ref = `${registry}/popcube/api:2`;
+    for (const h of tb.hosts) await run(tb, h.name, `docker rmi ${ref}`);
+    await run(
+      tb,
+      manager,
+      `docker service update -d --with-registry-auth --update-parallelism 2 --update-order stop-first --image ${ref} ${API}`,
+    );
+    await waitUntil("update to the registry image completed", 180000, async () => {
+      const state = (
+        await run(tb, manager, `docker service inspect --format '{{.UpdateStatus.State}}' ${API}`)
+      ).trim();
+      if (state === "paused" || state.startsWith("rollback")) throw new Error(`update ${state}`);
+      return state === "completed" ? true : undefined;
+    });
+    const tasks = await waitForReplicas(API, 5);
+    expect(new Set(tasks.map((t) => t.node))).toEqual(new Set(["h1", "h2", "h3"]));
+    const image = (
+      await run(
+        tb,
+        manager,
+        `docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${API}`,
+      )
+    ).trim();
+    expect(image.startsWith(`${ref}@sha256:`)).toBe(true);
+    for (const h of tb.hosts) {
+      expect(await run(tb, h.name, `docker image ls -q ${registry}/popcube/api`)).not.toBe("");
+    }
   });
 });
