@@ -62,7 +62,13 @@ export interface TraefikSpec {
   readonly image: string;
   /** Node label (key=value) that pins Traefik (and its ACME storage volume) to one manager. */
   readonly placementLabel: string;
-  readonly acme: { readonly email: string; readonly caServer?: string; readonly resolverName: string };
+  readonly acme: {
+    readonly email: string;
+    readonly caServer?: string;
+    readonly resolverName: string;
+    /** ACME challenge: `tls` (TLS-ALPN-01 on websecure) or `http` (HTTP-01 on web). Default `tls`. */
+    readonly challenge?: "tls" | "http";
+  };
   readonly dashboard: { readonly enabled: boolean; readonly host: string; readonly user: string };
   /** Host ports for web/websecure/registry entrypoints. Defaults 80, 443, 5000. */
   readonly ports: { readonly web: number; readonly websecure: number; readonly registry: number };
