@@ -4,7 +4,13 @@ import * as docker from "@pulumi/docker";
 import * as YAML from "yaml";
 import { ClusterSpec, MountSpec, NetworkSpec, ServiceSpec } from "../config/types";
 import { keyOrigin } from "../config/errors";
-import { apiRouterLabels, basicAuthMiddlewareLabels, buildTraefikLabels } from "../config/traefikLabels";
+import {
+  apiRouterLabels,
+  basicAuthMiddlewareLabels,
+  buildTraefikLabels,
+  enableLabels,
+  servicePortLabels,
+} from "../config/traefikLabels";
 import { labelList, NAMESPACE_LABEL } from "./serviceArgs";
 
 export { NAMESPACE_LABEL };
@@ -99,11 +105,11 @@ export function traefikArgs(spec: ClusterSpec): string[] {
     "--entrypoints.web.http.redirections.entrypoint.to=websecure",
     "--entrypoints.web.http.redirections.entrypoint.scheme=https",
     `--entrypoints.websecure.address=:${ENTRYPOINTS.websecure}`,
-    `--entrypoints.registry.address=:${ENTRYPOINTS.registry}`,
     `${r}.email=${t.acme.email}`,
     `${r}.storage=${ACME_STORAGE}`,
-    `${r}.tlschallenge=true`,
+    t.acme.challenge === "http" ? `${r}.httpchallenge.entrypoint=web` : `${r}.tlschallenge=true`,
   ];
+  if (spec.registry.enabled) args.push(`--entrypoints.registry.address=:${ENTRYPOINTS.registry}`);
   if (t.acme.caServer) args.push(`${r}.caServer=${t.acme.caServer}`);
   if (t.dashboard.enabled) args.push("--api.dashboard=true");
   return args;
@@ -118,10 +124,9 @@ export function traefikService(spec: ClusterSpec): ServiceSpec {
   const ns = platformNamespace(spec);
   const network = publicNetworkName(spec);
   let labels: Record<string, string> = {
-    "traefik.enable": "true",
-    "traefik.swarm.network": network,
+    ...enableLabels(network),
     // Traefik needs a port for the service it derives from its own labels; 8080 is its API port.
-    [`traefik.http.services.${ns}-traefik.loadbalancer.server.port`]: "8080",
+    ...servicePortLabels(`${ns}-traefik`, 8080),
   };
   if (t.dashboard.enabled) {
     labels = {

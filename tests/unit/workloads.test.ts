@@ -319,6 +319,15 @@ describe("platform builders", () => {
     });
     expect(traefikArgs(off)).not.toContain("--api.dashboard=true");
     expect(traefikArgs(off)).toContain("--certificatesresolvers.letsencrypt.acme.caServer=https://ca/dir");
+    const http = sampleClusterSpec({
+      traefik: { ...spec.traefik, acme: { ...spec.traefik.acme, challenge: "http" } },
+      registry: { ...spec.registry, enabled: false },
+    });
+    expect(traefikArgs(http)).toContain(
+      "--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+    );
+    expect(traefikArgs(http).some((a) => a.includes("tlschallenge"))).toBe(false);
+    expect(traefikArgs(http).some((a) => a.startsWith("--entrypoints.registry."))).toBe(false);
   });
 
   test("Traefik static option names exist in Traefik's swarm provider reference", () => {
