@@ -160,14 +160,19 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
   if (traefik && ctx.opts.platform) {
     const { publicNetwork, entrypoint: ep, certResolver } = ctx.opts.platform;
     if (!networks.includes(publicNetwork)) networks.push(publicNetwork);
-    const generated = buildTraefikLabels({
-      router,
-      route: traefik,
-      network: publicNetwork,
-      entrypoint: ep,
-      certResolver,
-    });
-    addLabels(r, labels, generated, f.get("x-traefik")!.line, join(p, "x-traefik"));
+    const at = f.get("x-traefik")!;
+    try {
+      const generated = buildTraefikLabels({
+        router,
+        route: traefik,
+        network: publicNetwork,
+        entrypoint: ep,
+        certResolver,
+      });
+      addLabels(r, labels, generated, at.line, join(p, "x-traefik"));
+    } catch (e) {
+      r.fail(at, join(p, "x-traefik"), (e as Error).message);
+    }
   }
   const containerLabels: Record<string, string> = { ...userContainerLabels };
   addLabels(r, containerLabels, namespace, f.get("labels")?.line ?? entry.line, join(p, "labels"));

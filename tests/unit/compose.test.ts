@@ -489,6 +489,25 @@ describe("naming and references", () => {
       expect.stringMatching(/^10 "lots" is not a size/),
     ]);
   });
+  it("x-traefik is checked: port required, path, hosts and keys", () => {
+    const r = importText(
+      "services:\n  a:\n    image: nginx:1\n    x-traefik:\n      host: [ok.test, 'bad host']\n      path: nope\n      tls: maybe\n      entrypoint: web\n",
+      { platform },
+    );
+    expect(r.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(
+        /^stacks\/t\.yaml:5 \(services\.a\.x-traefik\.host\): "bad host" is not a host name/,
+      ),
+      expect.stringMatching(/^stacks\/t\.yaml:5 \(services\.a\.x-traefik\): x-traefik needs "port"/),
+      expect.stringMatching(
+        /^stacks\/t\.yaml:6 \(services\.a\.x-traefik\.path\): path "nope" must start with "\/"/,
+      ),
+      expect.stringMatching(/^stacks\/t\.yaml:7 \(services\.a\.x-traefik\.tls\): must be true or false/),
+      expect.stringMatching(
+        /^stacks\/t\.yaml:8 \(services\.a\.x-traefik\.entrypoint\): unsupported key "entrypoint".*allowed: host, path, port, middlewares, tls/,
+      ),
+    ]);
+  });
   it("service names follow docker's rules and limit", () => {
     const long = "s".repeat(62);
     const r = importText(`services:\n  ${long}:\n    image: nginx:1\n  bad key:\n    image: nginx:1\n`);
