@@ -27,15 +27,15 @@ const processIo: CliIo = {
 
 type TestbedModule = { runTestbedCommand(args: string[]): Promise<number> };
 
-/** The testbed command, when cli/testbed.ts is there (it is optional). */
-function loadTestbed(): TestbedModule | undefined {
+/** The testbed command, when its module (cli/testbed.ts) is there: it is optional. */
+export function loadTestbed(request = "./testbed"): TestbedModule | undefined {
   try {
-    require.resolve("./testbed");
+    require.resolve(request);
   } catch {
     return undefined;
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("./testbed") as TestbedModule;
+  return require(request) as TestbedModule;
 }
 
 const HELP: Record<string, string> = { validate: VALIDATE_USAGE, render: RENDER_USAGE };

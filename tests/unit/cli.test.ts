@@ -2,6 +2,7 @@
 import { spawnSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
+import { loadTestbed } from "../../cli/main";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const BIN = path.join(ROOT, "bin", "swarmform");
@@ -146,5 +147,12 @@ describe("render", () => {
     expect(lines.length).toBeGreaterThanOrEqual(2);
     expect(lines[0]).toMatch(/^tests\/fixtures\/config\/render\/bad\.yaml:3 \(services\.web\.image\): /);
     expect(lines).toContainEqual(expect.stringMatching(/^tests\/fixtures\/config\/render\/bad\.yaml:5 /));
+  });
+});
+
+describe("testbed dispatch", () => {
+  it("finds the optional testbed module, and reports a missing one as absent", () => {
+    expect(typeof loadTestbed()?.runTestbedCommand).toBe("function");
+    expect(loadTestbed("./no-such-testbed")).toBeUndefined();
   });
 });
