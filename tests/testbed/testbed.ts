@@ -251,7 +251,7 @@ export async function stopTestbed(name = "swarmform"): Promise<void> {
   const namespaces = (await run("ip", ["netns", "list"])).stdout
     .split("\n")
     .map((l) => l.split(" ")[0])
-    .filter((n) => n.startsWith(`sftb-${name}-h`));
+    .filter((n) => new RegExp(`^sftb-${name}-h\\d+$`).test(n));
   // Stop each dockerd (it stops its containers and containerd) and sshd first, then anything left.
   const hostDirs = fs.existsSync(dir) ? fs.readdirSync(dir).map((h) => path.join(dir, h)) : [];
   const daemons = hostDirs.flatMap((h) => [
@@ -268,13 +268,13 @@ export async function stopTestbed(name = "swarmform"): Promise<void> {
   for (const ns of namespaces) await run("ip", ["netns", "delete", ns]);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(dataDir, { recursive: true, force: true });
+  releaseSlots(name);
   // The bridge is shared by all testbeds: remove it (and its firewall rules) with the last one.
-  const others = fs.existsSync(STATE_ROOT) ? fs.readdirSync(STATE_ROOT).filter((d) => d !== "slots") : [];
+  const others = fs.existsSync(slotsDir()) ? fs.readdirSync(slotsDir()) : [];
   if (others.length === 0) {
     await run("ip", ["link", "delete", BRIDGE]);
     for (const rule of bridgeRules()) while ((await run("iptables", ["-D", ...rule])).code === 0);
   }
-  releaseSlots(name);
 }
 
 function bridgeRules(): string[][] {
