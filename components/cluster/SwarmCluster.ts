@@ -9,6 +9,7 @@ import { platformNamespace, registryAddress } from "../workloads/platform";
 import { dockerProviderArgs } from "../workloads/provider";
 import { Registry } from "../workloads/Registry";
 import { Traefik } from "../workloads/Traefik";
+import { SwarmMembership as SwarmMembershipComponent } from "../swarm/SwarmMembership";
 
 /**
  * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
@@ -24,7 +25,10 @@ export interface SwarmMembership {
 export interface SwarmClusterArgs {
   /** The validated cluster (config layer). */
   readonly spec: ClusterSpec;
-  /** Swarm membership formed by this program. Default: none (the swarm exists; reached at spec.docker.host). */
+  /**
+   * Swarm membership formed elsewhere. Default: with node source `ssh`, a SwarmMembership child
+   * (`${name}-swarm`) formed from spec.nodes.hosts; with `existing`, none (the swarm is reached at spec.docker.host).
+   */
   readonly membership?: SwarmMembership;
   /** Extra ssh(1) options for an `ssh://` docker host, e.g. `["-o", "StrictHostKeyChecking=accept-new"]`. Default: none. */
   readonly dockerSshOpts?: readonly string[];
@@ -69,7 +73,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
 
   constructor(name: string, args: SwarmClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("swarmform:index:SwarmCluster", name, {}, opts);
-    const { spec, membership } = args;
+    const { spec } = args;
     const config = new pulumi.Config("swarmform");
     const password = (key: SecretKey, suffix: string): pulumi.Output<string> => {
       if (spec.secretsSet[key]) return config.requireSecret(key);
@@ -83,6 +87,9 @@ export class SwarmCluster extends pulumi.ComponentResource {
     this.registryPassword = password("registryPassword", "registry-password");
     this.dashboardPassword = password("traefikDashboardPassword", "dashboard-password");
 
+    // Node source `ssh`: this program forms the swarm, and the workloads go to its init manager.
+    const membership =
+      args.membership ?? (spec.nodes.source === "ssh" ? this.formSwarm(name, spec, config) : undefined);
     const ready = membership ? [...membership.ready] : [];
     this.provider = new docker.Provider(
       `${name}-docker`,
@@ -149,5 +156,14 @@ export class SwarmCluster extends pulumi.ComponentResource {
       registryPassword: this.registryPassword,
       dashboardPassword: this.dashboardPassword,
     });
+  }
+
+  private formSwarm(name: string, spec: ClusterSpec, config: pulumi.Config): SwarmMembership {
+    const swarm = new SwarmMembershipComponent(
+      `${name}-swarm`,
+      { hosts: spec.nodes.hosts, swarm: spec.nodes.swarm, privateKey: config.requireSecret("sshPrivateKey") },
+      { parent: this },
+    );
+    return { managerHost: swarm.managerEndpoint, ready: Object.values(swarm.nodeResources) };
   }
 }

@@ -16,7 +16,7 @@ import {
 } from "../support/mocks";
 
 /* eslint-disable @typescript-eslint/no-require-imports -- the program must load inside jest.isolateModules */
-function runCluster(spec: ClusterSpec, withMembership = false) {
+function runCluster(spec: ClusterSpec, withMembership = false, secrets: Record<string, string> = {}) {
   return runMocked(
     () => {
       const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
@@ -36,7 +36,12 @@ function runCluster(spec: ClusterSpec, withMembership = false) {
       const c = new SwarmCluster("swarmform-test", { spec, membership });
       return { services: c.services, registryPassword: c.registryPassword, dashboardUrl: c.dashboardUrl };
     },
-    { project: spec.project, stack: spec.stack },
+    {
+      project: spec.project,
+      stack: spec.stack,
+      config: Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`swarmform:${k}`, v])),
+      secretKeys: Object.keys(secrets).map((k) => `swarmform:${k}`),
+    },
   );
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -156,6 +161,46 @@ describe("SwarmCluster seams and switches", () => {
     for (const r of run.resources.filter((x) => x.type.startsWith("docker:"))) {
       expect(r.provider?.startsWith(provider.urn)).toBe(true);
     }
+  }, 120_000);
+
+  test("node source ssh: a SwarmMembership child forms the swarm, and the provider goes to its init manager", async () => {
+    const base = sampleClusterSpec();
+    const host = (
+      name: string,
+      address: string,
+      role: "manager" | "worker",
+      labels: Record<string, string>,
+    ) => ({
+      name,
+      address,
+      role,
+      labels,
+      user: "root",
+      port: 22,
+      availability: "active" as const,
+    });
+    const spec = sampleClusterSpec({
+      nodes: {
+        ...base.nodes,
+        source: "ssh",
+        managers: 1,
+        workers: 1,
+        hosts: [
+          host("m1", "10.0.0.21", "manager", { "swarmform.traefik": "true", "swarmform.registry": "true" }),
+          host("w1", "10.0.0.22", "worker", {}),
+        ],
+      },
+      secretsSet: { ...base.secretsSet, sshPrivateKey: true },
+    });
+    const run = await runCluster(spec, false, { sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n" });
+    const swarm = getResource(run, "swarmform:swarm:SwarmMembership", "swarmform-test-swarm");
+    const cluster = getResource(run, "swarmform:index:SwarmCluster", "swarmform-test");
+    expect(swarm.parent).toBe(cluster.urn);
+    const nodes = run.resources.filter((r) => r.parent === swarm.urn && r.custom);
+    expect(nodes.map((n) => n.name).sort()).toEqual(["swarmform-test-swarm-m1", "swarmform-test-swarm-w1"]);
+    const provider = getResource(run, T.provider, "swarmform-test-docker");
+    expect(provider.inputs.host).toBe("ssh://root@10.0.0.21");
+    expect(provider.dependencies).toEqual(expect.arrayContaining(nodes.map((n) => n.urn)));
   }, 120_000);
 
   test("disabled registry, monitoring and dashboard register nothing for them", async () => {
