@@ -2,6 +2,7 @@
 // pure function that returns every problem it finds; none throws. Origins name the config key or the
 // stack file position, and messages state what is allowed.
 import { parseImageRef } from "./compose";
+import { isPort } from "./compose-values";
 import { keyOrigin } from "./errors";
 import { routesOf } from "./routes";
 import {
@@ -227,8 +228,6 @@ export function platformPorts(spec: ClusterSpec): Publisher[] {
     }));
 }
 
-const validPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
-
 /** Ports must be 1-65535, and each published port+protocol is published once across all stacks and the platform. */
 export function checkPorts(spec: ClusterSpec): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -250,9 +249,9 @@ export function checkPorts(spec: ClusterSpec): ConfigIssue[] {
     const origin = serviceFieldOrigin(s, "ports");
     for (const p of s.ports) {
       for (const n of p.published === undefined ? [p.target] : [p.target, p.published]) {
-        if (!validPort(n)) issues.push({ origin, message: `port must be 1-65535; got ${n}` });
+        if (!isPort(n)) issues.push({ origin, message: `port must be 1-65535; got ${n}` });
       }
-      if (p.published !== undefined && validPort(p.published)) {
+      if (p.published !== undefined && isPort(p.published)) {
         claim({ port: p.published, protocol: p.protocol, owner: `service ${s.name}`, origin });
       }
     }
