@@ -119,7 +119,12 @@ export function stackConfig(
 }
 
 /** Plausible provider state for a mocked resource: its inputs, an id, and a few computed outputs. */
-function mockState(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+function mockState(
+  args: pulumi.runtime.MockResourceArgs,
+  preview: boolean,
+): { id: string | undefined; state: Record<string, unknown> } {
+  // In a preview, new resources have no id yet (unknown), and no computed outputs.
+  if (preview) return { id: undefined, state: { ...args.inputs } };
   const id = `${args.name}-id`;
   const state: Record<string, unknown> = { ...args.inputs };
   if (args.type === "random:index/randomPassword:RandomPassword") {
@@ -223,7 +228,7 @@ export async function runMocked(
   try {
     await pulumi.runtime.setMocks(
       {
-        newResource: (args) => mockState(args),
+        newResource: (args) => mockState(args, opts.preview ?? false),
         call: (args) => args.inputs,
       },
       project,

@@ -254,6 +254,14 @@ describe("Pulumi.dev.yaml variations", () => {
     expect(run.resources).toHaveLength(0);
   }, 120_000);
 
+  test("a preview (unknown ids and passwords) registers the same resources as an up: none is made inside apply", async () => {
+    const key = (r: CapturedResource) => `${r.type} ${r.name} ${r.parent ?? ""}`;
+    const up = await runProgram({ stackFile: "Pulumi.dev.yaml" });
+    const preview = await runProgram({ stackFile: "Pulumi.dev.yaml", preview: true });
+    expect(preview.resources.map(key).sort()).toEqual(up.resources.map(key).sort());
+    expect(preview.resources.every((r) => r.id === undefined)).toBe(true);
+  }, 120_000);
+
   test("the docker provider points at the configured host with safe ssh options", async () => {
     const run = await runProgram({ stackFile: "Pulumi.dev.yaml" });
     const provider = getResource(run, T.provider, "swarmform-dev-docker");
