@@ -21,11 +21,6 @@ export function interpolate(text: string, vars: InterpolationVars): Interpolatio
   return { value, errors };
 }
 
-/** True when the string contains anything interpolation would change (a `$`). */
-export function needsInterpolation(text: string): boolean {
-  return text.includes("$");
-}
-
 function expand(text: string, vars: InterpolationVars, errors: string[]): string {
   let out = "";
   let i = 0;

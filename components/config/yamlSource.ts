@@ -147,8 +147,3 @@ class Converter {
     return { kind: "map", line, entries };
   }
 }
-
-/** The entry for `key` in a map node, if any. */
-export function entryOf(map: YMap, key: string): YEntry | undefined {
-  return map.entries.find((e) => e.key === key);
-}

@@ -529,6 +529,23 @@ describe("naming and references", () => {
     expect(r.issues[0].message).toMatch(/^YAML: /);
     expect("line" in r.issues[0].origin && r.issues[0].origin.line).toBeGreaterThanOrEqual(3);
   });
+  it("YAML anchors, aliases and merge keys are resolved; a bad merge is an error at its line", () => {
+    const ok = importText(
+      "x-base: &base\n  image: nginx:1\n  labels: [a=1]\nservices:\n  a:\n    <<: *base\n    labels: [b=2]\n  b: *base\n",
+    );
+    expect(ok.issues).toEqual([]);
+    expect(svc(ok.stack, "a").image).toBe("nginx:1");
+    expect(svc(ok.stack, "a").containerLabels).toEqual({ b: "2", "com.docker.stack.namespace": "t" });
+    expect(svc(ok.stack, "b").containerLabels.a).toBe("1");
+    const bad = importText("x-s: &s hello\nservices:\n  a:\n    image: nginx:1\n    <<: *s\n");
+    expect(bad.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(/^stacks\/t\.yaml:5: YAML: merge key/),
+    ]);
+  });
+  it("duplicate keys are a YAML error", () => {
+    const r = importText("services:\n  a:\n    image: nginx:1\n    image: nginx:2\n");
+    expect(r.issues.map(formatIssue)).toEqual([expect.stringMatching(/^stacks\/t\.yaml:4: YAML: .*unique/i)]);
+  });
   it("a missing env_file is an error", () => {
     const r = importText("services:\n  a:\n    image: nginx:1\n    env_file: nope.env\n", {
       file: path.join(FIXTURES, "x.yaml"),
