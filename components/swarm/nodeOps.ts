@@ -74,6 +74,14 @@ export function describeNode(n: NodeSsh): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** With SWARMFORM_TRACE=1, each command's host, duration and exit code go to stderr (never stdin or output). */
+export function trace(host: string, command: string, started: number, code: number): void {
+  if (process.env.SWARMFORM_TRACE !== "1") return;
+  process.stderr.write(
+    `[swarmform] ${host} ${Date.now() - started}ms exit ${code}: ${command.slice(0, 100)}\n`,
+  );
+}
+
 /** Test hook: when `globalThis[Symbol.for("swarmform.swarm.events")]` is an array, steps are logged to it. */
 export function event(node: string, what: string): void {
   const log = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.swarm.events")];
@@ -102,9 +110,12 @@ export async function run(
   stdin?: string,
 ): Promise<string> {
   let r;
+  const t0 = Date.now();
   try {
     r = await transportFor(n, ctx).exec(command, stdin);
+    trace(n.name, command, t0, r.code);
   } catch (err) {
+    trace(n.name, command, t0, -1);
     throw new Error(scrub(`${describeNode(n)}: ${what}: ${(err as Error).message}`, [ctx.privateKey, stdin]));
   }
   if (r.code !== 0) {
@@ -205,11 +216,13 @@ export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?:
   const deadline = Date.now() + 30000;
   for (;;) {
     let r;
+    const t0 = Date.now();
     try {
       r = await transportFor(m.node, ctx).exec(command, stdin);
     } catch (err) {
       r = { stdout: "", stderr: (err as Error).message, code: 255 };
     }
+    trace(m.node.name, command, t0, r.code);
     if (r.code === 0 || Date.now() >= deadline) return r;
     if (
       /not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(r.stderr) &&
@@ -260,14 +273,33 @@ export async function inspectNode(
 }
 
 export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: string; worker: string }> {
-  const manager = (await onManager(m, ctx, "join-token", "docker swarm join-token -q manager")).trim();
-  const worker = (await onManager(m, ctx, "join-token", "docker swarm join-token -q worker")).trim();
-  return { manager, worker };
+  const out = await onManager(
+    m,
+    ctx,
+    "join-token",
+    "docker swarm join-token -q manager && docker swarm join-token -q worker",
+  );
+  const [manager, worker] = out.trim().split("\n");
+  return { manager: manager.trim(), worker: (worker ?? "").trim() };
 }
 
-export async function initSwarm(n: NodeSsh, ctx: Ctx, advertise: string, init: InitOptions): Promise<void> {
+const INFO = "docker info --format '{{json .Swarm}}'";
+
+/** `docker swarm init`, then the node's swarm info (one round trip). */
+export async function initSwarm(
+  n: NodeSsh,
+  ctx: Ctx,
+  advertise: string,
+  init: InitOptions,
+): Promise<SwarmInfo> {
   event(n.name, "init");
-  await run(n, ctx, "docker swarm init", initCommand(advertise, init));
+  const out = await run(n, ctx, "docker swarm init", `${initCommand(advertise, init)} >/dev/null && ${INFO}`);
+  return parseSwarmInfo(lastLine(out));
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1];
 }
 
 /** Joins `n` to the swarm of manager `m` with a fresh token for `role` (the token goes over stdin). */
@@ -277,10 +309,12 @@ export async function joinSwarm(
   m: Manager,
   role: NodeRole,
   advertise: string,
-): Promise<void> {
+): Promise<SwarmInfo> {
   event(n.name, `join-${role}`);
   const token = (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
-  await run(n, ctx, "docker swarm join", joinCommand(advertise, managerJoinAddr(m.info.nodeAddr)), token);
+  const join = joinCommand(advertise, managerJoinAddr(m.info.nodeAddr));
+  const out = await run(n, ctx, "docker swarm join", `${join} >/dev/null && ${INFO}`, token);
+  return parseSwarmInfo(lastLine(out));
 }
 
 /**
@@ -394,17 +428,19 @@ export async function setLabelsAndAvailability(
   actual: NodeObservation,
   labels: Readonly<Record<string, string>>,
   availability: Availability,
-): Promise<void> {
+): Promise<NodeObservation> {
   const { add, rm } = labelChanges(actual.labels, labels);
   const cmd = nodeUpdateCommand(nodeId, {
     add,
     rm,
     availability: actual.availability !== availability ? availability : undefined,
   });
-  if (cmd) {
-    event(node.name, "node-update");
-    await onManager(m, ctx, "docker node update", cmd);
-  }
+  if (!cmd) return actual;
+  event(node.name, "node-update");
+  // Update and read back in one round trip.
+  return parseNodeInspect(
+    await onManager(m, ctx, "docker node update", `${cmd} >/dev/null && docker node inspect ${sq(nodeId)}`),
+  );
 }
 
 /** Drains `nodeId` and waits (bounded) until none of its non-global tasks run there and its services converged. */

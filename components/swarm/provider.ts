@@ -31,7 +31,7 @@ import {
   withDefaults,
   withSwarmLock,
 } from "./nodeOps";
-import { Availability, classifyDiff, InitOptions, NodeRole, removalSteps, sq } from "./plan";
+import { Availability, classifyDiff, InitOptions, NodeObservation, NodeRole, removalSteps, sq } from "./plan";
 
 /** Inputs of a SwarmNode, as the provider sees them (plain values). */
 export interface SwarmNodeInputs {
@@ -108,11 +108,34 @@ function candidatesOf(p: SwarmNodeInputs): NodeSsh[] {
   return list;
 }
 
-/** Brings the node's role, availability and labels to the desired ones via manager `m`. */
-async function converge(m: Manager, p: SwarmNodeInputs, nodeId: string): Promise<void> {
+/** What a node looks like right after it joined (or initialised) with `role`: no labels, active. */
+function freshNode(nodeId: string, role: NodeRole): NodeObservation {
+  return {
+    id: nodeId,
+    hostname: "",
+    role,
+    availability: "active",
+    labels: {},
+    state: "unknown",
+    addr: "",
+    reachability: "",
+    leader: false,
+  };
+}
+
+/**
+ * Brings the node's role, availability and labels to the desired ones via manager `m`; returns the node
+ * as the manager sees it afterwards. `known` is what it looks like now, if the caller knows.
+ */
+async function converge(
+  m: Manager,
+  p: SwarmNodeInputs,
+  nodeId: string,
+  known?: NodeObservation,
+): Promise<NodeObservation> {
   const ctx = ctxOf(p);
   const self = selfOf(p);
-  let actual = await inspectNode(m, ctx, nodeId);
+  let actual = known ?? (await inspectNode(m, ctx, nodeId));
   if (!actual)
     throw new Error(`${describeNode(self)}: node ${nodeId} is not known to manager ${m.node.name}`);
   if (actual.role !== p.role) {
@@ -127,26 +150,40 @@ async function converge(m: Manager, p: SwarmNodeInputs, nodeId: string): Promise
       }
     });
     m = await requireManager(candidatesOf(p), ctx, self);
-    actual = (await inspectNode(m, ctx, nodeId))!;
+    actual = undefined;
   }
-  await setLabelsAndAvailability(m, ctx, self, nodeId, actual, p.labels ?? {}, p.availability ?? "active");
+  actual = actual ?? (await inspectNode(m, ctx, nodeId))!;
+  const after = await setLabelsAndAvailability(
+    m,
+    ctx,
+    self,
+    nodeId,
+    actual,
+    p.labels ?? {},
+    p.availability ?? "active",
+  );
+  // A node assumed fresh and left unchanged has not been read yet.
+  return after.state === "unknown" && after.hostname === "" ? (await inspectNode(m, ctx, nodeId))! : after;
 }
 
-/** Makes the host a member of the swarm (init, join or adopt); returns the manager used and the node id. */
-async function ensureMember(
-  p: SwarmNodeInputs,
-  staleNodeId?: string,
-): Promise<{ m: Manager; nodeId: string }> {
+interface Membership {
+  readonly m: Manager;
+  readonly nodeId: string;
+  /** How the node looks now, when known without asking (just joined). */
+  readonly known?: NodeObservation;
+}
+
+/** Makes the host a member of the swarm (init, join or adopt); returns the manager to use and the node id. */
+async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<Membership> {
   const ctx = ctxOf(p);
   const self = selfOf(p);
   const advertise = p.advertiseAddress ?? p.address;
-  let info = await waitReady(self, ctx);
+  // The node itself, and a manager of the swarm other than this node (for the bootstrap node: maybe none yet).
+  let [info, m] = await Promise.all([waitReady(self, ctx), findManager(candidatesOf(p), ctx, p.name)]);
   if (info.localNodeState === "pending" || info.localNodeState === "error") {
     await leave(self, ctx, true);
     info = await swarmInfo(self, ctx);
   }
-  // A manager of the swarm other than this node (for the bootstrap node: possibly none yet).
-  let m = await findManager(candidatesOf(p), ctx, p.name);
   if (!m && !p.bootstrap) m = await requireManager(candidatesOf(p), ctx, self, p.name);
   if (m && p.expectedSwarmId && m.info.clusterId !== p.expectedSwarmId) {
     throw new Error(
@@ -164,7 +201,7 @@ async function ensureMember(
           `); run 'docker swarm leave' on ${p.name} first`,
       );
     }
-    return { m: m ?? { node: self, info }, nodeId: info.nodeId };
+    return { m: m ?? { node: self, info, candidates: candidatesOf(p) }, nodeId: info.nodeId, known };
   }
   if (m && staleNodeId) {
     // Re-join after drift: forget the old entry first (demoting it if it was a manager).
@@ -181,24 +218,29 @@ async function ensureMember(
     }
   }
   if (!m) {
-    await initSwarm(
+    info = await initSwarm(
       self,
       ctx,
       advertise,
       p.init ?? { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "2160h0m0s" },
     );
-    info = await swarmInfo(self, ctx);
-    return { m: { node: self, info }, nodeId: info.nodeId };
+    return {
+      m: { node: self, info, candidates: candidatesOf(p) },
+      nodeId: info.nodeId,
+      known: freshNode(info.nodeId, "manager"),
+    };
   }
-  await joinSwarm(self, ctx, m, p.role, advertise);
-  info = await swarmInfo(self, ctx);
-  return { m, nodeId: info.nodeId };
+  info = await joinSwarm(self, ctx, m, p.role, advertise);
+  return { m, nodeId: info.nodeId, known: freshNode(info.nodeId, p.role) };
 }
 
-async function outputsOf(p: SwarmNodeInputs, m: Manager, nodeId: string): Promise<SwarmNodeOutputs> {
-  const ctx = ctxOf(p);
-  const obs = await inspectNode(m, ctx, nodeId);
-  const tokens = p.bootstrap ? await swarmTokens(m, ctx) : { manager: "", worker: "" };
+function outputsOf(
+  p: SwarmNodeInputs,
+  m: Manager,
+  nodeId: string,
+  obs: NodeObservation | undefined,
+  tokens: { manager: string; worker: string },
+): SwarmNodeOutputs {
   return {
     ...p,
     role: obs?.role ?? p.role,
@@ -211,6 +253,13 @@ async function outputsOf(p: SwarmNodeInputs, m: Manager, nodeId: string): Promis
     managerToken: tokens.manager,
     workerToken: tokens.worker,
   };
+}
+
+const NO_TOKENS = { manager: "", worker: "" };
+
+/** Join tokens, for the bootstrap node only. */
+function tokensFor(p: SwarmNodeInputs, m: Manager) {
+  return p.bootstrap ? swarmTokens(m, ctxOf(p)) : Promise.resolve(NO_TOKENS);
 }
 
 async function removeFromSwarm(p: SwarmNodeOutputs): Promise<void> {
@@ -291,18 +340,18 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: SwarmNodeInputs) {
-    const { m, nodeId } = await ensureMember(inputs);
-    await converge(m, inputs, nodeId);
-    const mgr = (await findManager(candidatesOf(inputs), ctxOf(inputs))) ?? m;
-    return { id: inputs.name, outs: await outputsOf(inputs, mgr, nodeId) };
+    const { m, nodeId, known } = await ensureMember(inputs);
+    const [obs, tokens] = await Promise.all([converge(m, inputs, nodeId, known), tokensFor(inputs, m)]);
+    return { id: inputs.name, outs: outputsOf(inputs, m, nodeId, obs, tokens) };
   },
 
   async read(id: string, props: SwarmNodeOutputs) {
     const ctx = ctxOf(props);
     const self = selfOf(props);
-    const m = await requireManager(candidatesOf(props), ctx, self);
-    const outs = await outputsOf(props, m, props.nodeId);
-    const info = await probe(self, ctx);
+    const [m, info] = await Promise.all([requireManager(candidatesOf(props), ctx, self), probe(self, ctx)]);
+    const [obs, tokens] = await Promise.all([inspectNode(m, ctx, props.nodeId), tokensFor(props, m)]);
+    const outs = outputsOf(props, m, props.nodeId, obs, tokens);
+    // The node's own view wins when it answers: one that left (or re-joined elsewhere) is not a member.
     const selfSaysMember =
       info === undefined || (info.localNodeState === "active" && info.nodeId === props.nodeId);
     return { id, props: { ...outs, member: outs.member && selfSaysMember } };
@@ -320,13 +369,13 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
         );
       }
     }
-    let m = await requireManager(candidatesOf(news), ctx, self);
+    const [m0, info] = await Promise.all([requireManager(candidatesOf(news), ctx, self), probe(self, ctx)]);
+    let m = m0;
     let nodeId = olds.nodeId;
-    const info = await probe(self, ctx);
-    const known = await inspectNode(m, ctx, nodeId);
+    let known = await inspectNode(m, ctx, nodeId);
     const isMember = info?.localNodeState === "active" && info.nodeId === nodeId && known !== undefined;
     if (!isMember) {
-      ({ m, nodeId } = await ensureMember({ ...news, bootstrap: false }, nodeId));
+      ({ m, nodeId, known } = await ensureMember({ ...news, bootstrap: false }, nodeId));
     }
     if (news.bootstrap && news.init && olds.init?.certExpiry !== news.init.certExpiry) {
       await onManager(
@@ -336,9 +385,8 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
         `docker swarm update --cert-expiry ${sq(news.init.certExpiry)}`,
       );
     }
-    await converge(m, news, nodeId);
-    const mgr = (await findManager(candidatesOf(news), ctx)) ?? m;
-    return { outs: await outputsOf(news, mgr, nodeId) };
+    const [obs, tokens] = await Promise.all([converge(m, news, nodeId, known), tokensFor(news, m)]);
+    return { outs: outputsOf(news, m, nodeId, obs, tokens) };
   },
 
   async delete(_id: string, props: SwarmNodeOutputs) {
