@@ -14,6 +14,7 @@ import {
   SECRET_KEYS,
   SecretKey,
   ServiceSpec,
+  StackSpec,
 } from "./types";
 
 /** Origin of a field of a service: the service's position, with `services.<key>.<field>` as path. */
@@ -124,14 +125,13 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
 }
 
 /**
- * Network subnets and the swarm's default address pools must be valid and must not overlap. Swarm carves
- * /24 networks from the pools, so a pool must be /24 or larger.
+ * Network subnets (platform and stack networks) and the swarm's default address pools must be valid and
+ * must not overlap. Swarm carves /24 networks from the pools, so a pool must be /24 or larger.
  */
 export function checkSubnets(spec: ClusterSpec): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const ranges: { cidr: Cidr; text: string; origin: Origin }[] = [];
-  const add = (text: string, path: string, isPool: boolean) => {
-    const origin = keyOrigin(path);
+  const add = (text: string, origin: Origin, isPool: boolean) => {
     const cidr = parseCidr(text);
     if (typeof cidr === "string") {
       issues.push({ origin, message: cidr });
@@ -151,9 +151,28 @@ export function checkSubnets(spec: ClusterSpec): ConfigIssue[] {
       });
     ranges.push({ cidr, text, origin });
   };
-  spec.nodes.swarm.defaultAddrPool.forEach((p, i) => add(p, `nodes.swarm.defaultAddrPool[${i}]`, true));
-  spec.networks.forEach((n, i) => n.subnet !== undefined && add(n.subnet, `networks[${i}].subnet`, false));
+  spec.nodes.swarm.defaultAddrPool.forEach((p, i) =>
+    add(p, keyOrigin(`nodes.swarm.defaultAddrPool[${i}]`), true),
+  );
+  spec.networks.forEach(
+    (n, i) => n.subnet !== undefined && add(n.subnet, keyOrigin(`networks[${i}].subnet`), false),
+  );
+  for (const stack of spec.stacks) {
+    for (const n of stack.networks) {
+      if (n.subnet !== undefined) add(n.subnet, stackNetworkOrigin(stack, n.name), false);
+    }
+  }
   return issues;
+}
+
+/**
+ * Where a stack network is defined. NetworkSpec carries no position, so this names the stack file (as its
+ * services' origins show it) at line 1, with the key path of the subnet.
+ */
+function stackNetworkOrigin(stack: StackSpec, network: string): Origin {
+  const first = stack.services[0]?.origin;
+  const file = first && "file" in first ? first.file : stack.file;
+  return { file, line: 1, path: `networks.${network}.ipam.config[0].subnet` };
 }
 
 /** Network names must be unique (the public network is added once when not listed). */

@@ -165,6 +165,26 @@ describe("CIDRs", () => {
     ]);
     expect(checkSubnets(specOf({ networks: [{ name: "a", subnet: "10.30.0.0/24" }] }))).toEqual([]);
   });
+
+  it("includes the subnets of stack networks", () => {
+    const shop: StackSpec = {
+      ...stackOf("shop", [service("shop", "web", 3)]),
+      networks: [
+        {
+          name: "backend",
+          physicalName: "shop_backend",
+          subnet: "10.30.0.0/16",
+          encrypted: false,
+          attachable: false,
+          labels: {},
+        },
+      ],
+    };
+    const spec = specOf({ networks: [{ name: "a", subnet: "10.30.5.0/24" }] }, [shop]);
+    expect(lines(checkSubnets(spec))).toEqual([
+      "stacks/shop.yaml:1 (networks.backend.ipam.config[0].subnet): 10.30.0.0/16 overlaps 10.30.5.0/24 (swarmform:networks[0].subnet); subnets must not overlap",
+    ]);
+  });
 });
 
 describe("images", () => {
