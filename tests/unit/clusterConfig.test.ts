@@ -1,4 +1,7 @@
+import * as fs from "fs";
+import * as path from "path";
 import {
+  clusterConfigSchema,
   formatKeyPath,
   parseClusterConfig,
   partialClusterConfig,
@@ -235,5 +238,16 @@ describe("formatKeyPath", () => {
   it("writes indexes in brackets", () => {
     expect(formatKeyPath(["nodes", "hosts", 0, "name"])).toBe("nodes.hosts[0].name");
     expect(formatKeyPath([])).toBe("");
+  });
+});
+
+describe("Pulumi.yaml", () => {
+  it("documents every top-level key in its config block, declared or in a comment", () => {
+    const text = fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.yaml"), "utf8");
+    const block = text.slice(text.indexOf("\nconfig:\n"));
+    const undocumented = Object.keys(clusterConfigSchema.shape).filter(
+      (key) => !new RegExp(`^ {2}(#\\s+)?${key}[:\\s]`, "m").test(block),
+    );
+    expect(undocumented).toEqual([]);
   });
 });
