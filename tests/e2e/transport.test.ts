@@ -11,6 +11,8 @@ import {
 } from "../../components/swarm/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { run, waitUntil } from "../testbed/swarm";
+import { loadSerialized } from "../testbed/serialize";
+import * as pulumi from "@pulumi/pulumi";
 
 jest.setTimeout(180000);
 
@@ -147,5 +149,18 @@ describe("ssh transport on a testbed host", () => {
 
   it("runs docker against the host's own daemon (SetEnv DOCKER_HOST)", async () => {
     expect(await run(tb, "h2", "docker info --format '{{.Name}}'")).toBe("h2\n");
+  });
+
+  it("works inside a serialized function, as in a Pulumi dynamic provider", async () => {
+    const target = tb.sshTarget("h2");
+    const fn = async () => {
+      const t = sshTransport(target);
+      const r = await t.exec("hostname; docker info --format '{{.Name}}'");
+      await closeAllTransports();
+      return r.stdout;
+    };
+    const sf = await pulumi.runtime.serializeFunction(fn);
+    const handler = loadSerialized(sf.text)[sf.exportName] as () => Promise<string>;
+    expect(await handler()).toBe("h2\nh2\n");
   });
 });

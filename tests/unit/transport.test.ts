@@ -1,9 +1,7 @@
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as net from "net";
-import * as os from "os";
-import * as path from "path";
 import { utils } from "ssh2";
+import { loadSerialized } from "../testbed/serialize";
 import * as pulumi from "@pulumi/pulumi";
 import {
   closeAllTransports,
@@ -128,12 +126,7 @@ describe("serialization (Pulumi dynamic providers)", () => {
       return typeof sshTransport === "function" ? r.stdout : "missing";
     };
     const sf = await pulumi.runtime.serializeFunction(fn);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-ser-"));
-    const file = path.join(dir, "fn.js");
-    fs.writeFileSync(file, sf.text);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(file);
-    expect(await mod[sf.exportName]()).toBe("serialized\n");
-    fs.rmSync(dir, { recursive: true, force: true });
+    const handler = loadSerialized(sf.text)[sf.exportName] as () => Promise<string>;
+    expect(await handler()).toBe("serialized\n");
   });
 });
