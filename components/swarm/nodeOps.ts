@@ -488,25 +488,28 @@ export async function leave(node: NodeSsh, ctx: Ctx, force = false): Promise<voi
   }
 }
 
-/** `docker node rm` via `m`, waiting (bounded) for the node to show as down; then --force. */
+/**
+ * `docker node rm` via `m`. After a confirmed `swarm leave` (`left`), a node the managers still show as
+ * up (they notice only at the next missed heartbeat) is removed with --force at once: it has already
+ * left, so there is nothing left to protect. Without `left`, --force is used only if `force` is set.
+ */
 export async function removeNode(
   m: Manager,
   ctx: Ctx,
   node: NodeSsh,
   nodeId: string,
   force: boolean,
+  left = false,
 ): Promise<void> {
   event(node.name, force ? "node-rm-force" : "node-rm");
-  const deadline = Date.now() + (force ? 0 : 30000);
-  for (;;) {
-    const r = await managerExec(m, ctx, `docker node rm${force ? " --force" : ""} ${sq(nodeId)}`);
-    if (r.code === 0 || /no such node|not found/i.test(r.stderr)) return;
-    if (Date.now() >= deadline) {
-      if (!force) return removeNode(m, ctx, node, nodeId, true);
-      throw new Error(
-        scrub(`${describeNode(node)}: docker node rm --force failed: ${r.stderr.trim()}`, [ctx.privateKey]),
-      );
-    }
-    await sleep(1000);
+  let r = await managerExec(m, ctx, `docker node rm${force ? " --force" : ""} ${sq(nodeId)}`);
+  if (r.code !== 0 && !force && left && /is not down|not down/i.test(r.stderr)) {
+    r = await managerExec(m, ctx, `docker node rm --force ${sq(nodeId)}`);
   }
+  if (r.code === 0 || /no such node|not found/i.test(r.stderr)) return;
+  throw new Error(
+    scrub(`${describeNode(node)}: docker node rm${force ? " --force" : ""} failed: ${r.stderr.trim()}`, [
+      ctx.privateKey,
+    ]),
+  );
 }

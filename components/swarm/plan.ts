@@ -110,6 +110,13 @@ export interface NodeDesired {
   readonly availability: Availability;
   readonly labels: Readonly<Record<string, string>>;
   readonly init?: InitOptions;
+  readonly hostKeyFingerprint?: string;
+  /** Compared for equality only, never printed. */
+  readonly privateKey?: string;
+  /** The managers to ask (kept current in state, so refresh and delete ask the right hosts). */
+  readonly managers?: readonly { readonly name: string; readonly address: string; readonly port?: number }[];
+  readonly forceQuorumLoss?: boolean;
+  readonly timeouts?: object;
   /** State only: false when read found the node is not a member of the swarm any more. */
   readonly member?: boolean;
 }
@@ -140,10 +147,24 @@ function sameInit(a: InitOptions | undefined, b: InitOptions | undefined): boole
   );
 }
 
+/** JSON with object keys sorted and undefined members dropped, for equality checks. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x as Record<string, unknown>)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
+      : x,
+  );
+}
+
 /**
  * Classifies a change from `olds` (state, possibly refreshed) to `news` (inputs). A new host or address
  * (or advertise address) replaces the node, delete-before-replace; role, availability, labels, SSH
- * details and init options change in place; a node that read found outside the swarm is re-joined.
+ * details, init options, the managers list and the other settings change in place (the last ones only
+ * refresh the state); a node that read found outside the swarm is re-joined.
  */
 export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   const replaces: string[] = [];
@@ -159,6 +180,11 @@ export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   if ((olds.port ?? 22) !== (news.port ?? 22)) updates.push("port");
   if ((olds.user ?? "root") !== (news.user ?? "root")) updates.push("user");
   if (!sameInit(olds.init, news.init)) updates.push("init");
+  if (olds.hostKeyFingerprint !== news.hostKeyFingerprint) updates.push("hostKeyFingerprint");
+  if (olds.privateKey !== news.privateKey) updates.push("privateKey");
+  if (canonical(olds.managers ?? []) !== canonical(news.managers ?? [])) updates.push("managers");
+  if ((olds.forceQuorumLoss ?? false) !== (news.forceQuorumLoss ?? false)) updates.push("forceQuorumLoss");
+  if (canonical(olds.timeouts ?? {}) !== canonical(news.timeouts ?? {})) updates.push("timeouts");
   const changes = replaces.length + updates.length > 0;
   return { replaces, updates, changes, deleteBeforeReplace: replaces.length > 0 };
 }

@@ -294,7 +294,7 @@ async function removeFromSwarm(p: SwarmNodeOutputs): Promise<void> {
         await checkQuorumForRemoval(mgr, ctx, self, p.nodeId);
         await demote(mgr, ctx, self, p.nodeId);
       } else if (step === "leave") await leave(self, ctx);
-      else if (step === "node-rm") await removeNode(mgr, ctx, self, p.nodeId, false);
+      else if (step === "node-rm") await removeNode(mgr, ctx, self, p.nodeId, false, true);
       else if (step === "node-rm-force") await removeNode(mgr, ctx, self, p.nodeId, true);
     }
   };

@@ -204,6 +204,12 @@ test("read + diff after creation reports no changes; an update with the same inp
     const d = await provider.diff!(h, state[h], desired[h]);
     expect({ h, changes: d.changes, replaces: d.replaces }).toEqual({ h, changes: false, replaces: [] });
   }
+  // A new address replaces the node, delete before replace (the same host cannot be a member twice).
+  expect(await provider.diff!("h4", state.h4, { ...desired.h4, address: "10.213.47.250" })).toEqual({
+    changes: true,
+    replaces: ["address", "advertiseAddress"],
+    deleteBeforeReplace: true,
+  });
   // Re-running create on an existing member adopts it: same node id, no join, no init.
   const before = state.h5.nodeId;
   await create("h5", desired.h5);

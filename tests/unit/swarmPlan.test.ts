@@ -158,6 +158,37 @@ describe("diff classification", () => {
     expect(classifyDiff({ ...base, member: true }, base).changes).toBe(false);
   });
 
+  test("managers list, key, fingerprint and settings update in place (state must stay current)", () => {
+    const m = [{ name: "h1", address: "10.0.0.1", port: 22 }];
+    const withM = {
+      ...base,
+      managers: m,
+      privateKey: "k1",
+      forceQuorumLoss: false,
+      timeouts: { readySeconds: 5 },
+    };
+    expect(
+      classifyDiff(withM, { ...withM, managers: [{ port: 22, address: "10.0.0.1", name: "h1" }] }).changes,
+    ).toBe(false);
+    expect(
+      classifyDiff(withM, { ...withM, timeouts: { readySeconds: 5, drainSeconds: undefined } }).changes,
+    ).toBe(false);
+    const d = classifyDiff(withM, {
+      ...withM,
+      managers: [...m, { name: "h2", address: "10.0.0.2" }],
+      privateKey: "k2",
+      hostKeyFingerprint: "SHA256:x",
+      forceQuorumLoss: true,
+      timeouts: { readySeconds: 9 },
+    });
+    expect(d).toEqual({
+      replaces: [],
+      updates: ["hostKeyFingerprint", "privateKey", "managers", "forceQuorumLoss", "timeouts"],
+      changes: true,
+      deleteBeforeReplace: false,
+    });
+  });
+
   test("init option changes are in place (certExpiry is applied, the rest refused by update)", () => {
     const init = { defaultAddrPool: ["10.20.0.0/16"], dataPathPort: 4789, certExpiry: "2160h0m0s" };
     const d = classifyDiff({ ...base, init }, { ...base, init: { ...init, certExpiry: "720h0m0s" } });
