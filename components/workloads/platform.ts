@@ -110,6 +110,13 @@ export function traefikArgs(spec: ClusterSpec): string[] {
     t.acme.challenge === "http" ? `${r}.httpchallenge.entrypoint=web` : `${r}.tlschallenge=true`,
   ];
   if (spec.registry.enabled) args.push(`--entrypoints.registry.address=:${ENTRYPOINTS.registry}`);
+  if (spec.monitoring.enabled) {
+    args.push(
+      `--entrypoints.metrics.address=:${TRAEFIK_METRICS_PORT}`,
+      "--metrics.prometheus=true",
+      "--metrics.prometheus.entryPoint=metrics",
+    );
+  }
   if (t.acme.caServer) args.push(`${r}.caServer=${t.acme.caServer}`);
   if (t.dashboard.enabled) args.push("--api.dashboard=true");
   return args;
@@ -127,6 +134,9 @@ export function traefikService(spec: ClusterSpec): ServiceSpec {
     ...enableLabels(network),
     // Traefik needs a port for the service it derives from its own labels; 8080 is its API port.
     ...servicePortLabels(`${ns}-traefik`, 8080),
+    ...(spec.monitoring.enabled
+      ? { [SCRAPE_LABEL]: "true", [SCRAPE_PORT_LABEL]: String(TRAEFIK_METRICS_PORT) }
+      : {}),
   };
   if (t.dashboard.enabled) {
     labels = {
@@ -202,6 +212,14 @@ export const SCRAPE_PORT_LABEL = "prometheus.io/port";
 export const NODE_EXPORTER_PORT = 9100;
 export const CADVISOR_PORT = 8080;
 
+/** `s` as a regular expression that matches exactly it. */
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Traefik's metrics entry point (Prometheus format), enabled with monitoring. */
+export const TRAEFIK_METRICS_PORT = 8082;
+
 /** Prometheus' configuration: swarm service discovery for nodes (node-exporter) and tasks. */
 export function prometheusConfig(spec: ClusterSpec): string {
   const ns = platformNamespace(spec);
@@ -237,13 +255,14 @@ export function prometheusConfig(spec: ClusterSpec): string {
               "__meta_dockerswarm_service_name",
               "__meta_dockerswarm_service_label_prometheus_io_scrape",
             ],
-            regex: `(${ns}_cadvisor|${ns}_node-exporter);.*|.*;true`,
+            regex: `(${escapeRegex(`${ns}_cadvisor`)}|${escapeRegex(`${ns}_node-exporter`)});.*|.*;true`,
             action: "keep",
           },
           {
-            // One target per task: its address on the public network, or its host-mode published port.
-            source_labels: ["__meta_dockerswarm_network_name", "__meta_dockerswarm_task_port_publish_mode"],
-            regex: `${publicNetworkName(spec)};.*|;host`,
+            // One target per task: its address on the public network (not also its host-mode ports, which
+            // would scrape the same exporter twice; the nodes job covers node-exporter by host address).
+            source_labels: ["__meta_dockerswarm_network_name"],
+            regex: escapeRegex(publicNetworkName(spec)),
             action: "keep",
           },
           {

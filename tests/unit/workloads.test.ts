@@ -307,6 +307,9 @@ describe("platform builders", () => {
         "--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json",
         "--certificatesresolvers.letsencrypt.acme.tlschallenge=true",
         "--api.dashboard=true",
+        "--metrics.prometheus=true",
+        "--metrics.prometheus.entryPoint=metrics",
+        "--entrypoints.metrics.address=:8082",
       ]),
     );
     expect(args.some((a) => a.includes("caServer"))).toBe(false);
@@ -328,6 +331,13 @@ describe("platform builders", () => {
     );
     expect(traefikArgs(http).some((a) => a.includes("tlschallenge"))).toBe(false);
     expect(traefikArgs(http).some((a) => a.startsWith("--entrypoints.registry."))).toBe(false);
+    const quiet = sampleClusterSpec({ monitoring: { ...spec.monitoring, enabled: false } });
+    expect(traefikArgs(quiet).some((a) => a.includes("metrics"))).toBe(false);
+    expect(traefikService(quiet).labels["prometheus.io/scrape"]).toBeUndefined();
+    expect(traefikService(spec).labels).toMatchObject({
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "8082",
+    });
   });
 
   test("Traefik static option names exist in Traefik's swarm provider reference", () => {
@@ -421,6 +431,15 @@ describe("platform builders", () => {
     expect(re.test("app_api;true")).toBe(true);
     expect(re.test("app_api;")).toBe(false);
     expect(re.test("app_api;false")).toBe(false);
+    const net = tasks.relabel_configs.find((r: { source_labels: string[] }) =>
+      r.source_labels.includes("__meta_dockerswarm_network_name"),
+    );
+    expect(net.action).toBe("keep");
+    const netRe = new RegExp(`^(?:${net.regex})$`);
+    expect(netRe.test("swarmform-test_public")).toBe(true);
+    expect(netRe.test("swarmform-test_publicX")).toBe(false);
+    expect(netRe.test("swarmform-testXpublic")).toBe(false);
+    expect(netRe.test("")).toBe(false);
     // Every meta label used exists in Prometheus' reference.
     const doc = fs.readFileSync(path.join(ORACLE, "prometheus/prometheus__dockerswarm_sd_config.md"), "utf8");
     const used = new Set<string>();
