@@ -10,8 +10,15 @@
 // exported outputs and for outstanding RPCs. Runs must therefore be SEQUENTIAL (await one before
 // starting the next; jest runs the tests of one file one after another, and each test file has its own
 // global, so files may run in parallel workers).
+//
+// API: runProgram({ stackFile, secrets?, config?, env?, preview?, allowError? }) runs index.ts for one
+// Pulumi.<stack>.yaml; runMocked(fn, { project, stack, config?, secretKeys? }) runs any code the same way
+// (e.g. one component from a hand-built spec). Both resolve to { resources: CapturedResource[], outputs,
+// secretOutputs, error? }. Helpers: ofType, getResource, byUrn, decodeData, stackFiles, DOCKER_TYPES,
+// sampleClusterSpec, sampleServiceSpec.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { readPulumiStackFile } from "../../components/config/load";
 import type { ClusterSpec, ServiceSpec } from "../../components/config/types";
 
 /** One registered resource, as the engine would have seen it. */
@@ -51,7 +58,10 @@ export interface RunProgramOptions {
    * (so the program generates the password).
    */
   readonly secrets?: Readonly<Record<string, string>>;
-  /** Extra config, by key without namespace; overrides the stack file (values are stringified like the CLI does). */
+  /**
+   * Extra config, by key without namespace. Each key REPLACES the file's value for that key (no deep merge);
+   * non-string values are passed as JSON, like the CLI does.
+   */
   readonly config?: Readonly<Record<string, unknown>>;
   /** Environment variables set during the run (restored afterwards). */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -81,14 +91,8 @@ export interface ProgramRun {
 export const ROOT_DIR = path.resolve(__dirname, "..", "..");
 export const NAMESPACE = "swarmform";
 
+/** What the config layer's readPulumiStackFile returns: keys without namespace, `secure:` keys listed. */
 type StackFile = { config: Record<string, unknown>; secretKeys: readonly string[]; project?: string };
-
-function readStackFile(file: string): StackFile {
-  // H2's reader (components/config/load.ts): config keys as in the file, secure keys listed in secretKeys.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const load = require("../../components/config/load") as { readPulumiStackFile(p: string): StackFile };
-  return load.readPulumiStackFile(file);
-}
 
 const bare = (k: string) => (k.includes(":") ? k.slice(k.indexOf(":") + 1) : k);
 const qualified = (k: string) => (k.includes(":") ? k : `${NAMESPACE}:${k}`);
@@ -180,7 +184,7 @@ export async function runProgram(opts: RunProgramOptions): Promise<ProgramRun> {
   const m = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(stackPath));
   if (!m) throw new Error(`${stackPath}: expected a file named Pulumi.<stack>.yaml`);
   const stack = m[1];
-  const file = readStackFile(stackPath);
+  const file = readPulumiStackFile(stackPath);
   const project = file.project ?? NAMESPACE;
   const { config, secretKeys } = stackConfig(file, opts.secrets, opts.config);
 
