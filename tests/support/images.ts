@@ -15,7 +15,11 @@ import {
   symlinkSync,
   chmodSync,
   writeFileSync,
+  readdirSync,
+  readFileSync,
+  statSync,
 } from "fs";
+import { createHash } from "crypto";
 import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { dockerCli } from "./dockerd";
@@ -135,6 +139,38 @@ function baseRootfs(root: string): void {
   execFileSync("sh", ["-c", `echo 'root:x:0:\nnogroup:x:65534:' > ${root}/etc/group`]);
 }
 
+const RECIPE_LABEL = "swarmform.test.recipe";
+
+/** Hash of what goes into an image: kind, stand-in options, recipe files, and the binaries copied in. */
+function recipeHash(kind: ImageKind, standin: StandinOptions): string {
+  const h = createHash("sha256").update(JSON.stringify({ kind, standin }));
+  for (const f of readdirSync(RECIPES, { recursive: true }).map(String).sort()) {
+    const p = join(RECIPES, f);
+    if (statSync(p).isFile()) h.update(f).update(readFileSync(p));
+  }
+  for (const [file] of NEEDS[kind]) {
+    const st = statSync(file);
+    h.update(`${file}:${st.size}:${st.mtimeMs}`);
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/** A label of a local image, or undefined if there is no such image. */
+function imageLabel(ref: string, label: string): string | undefined {
+  try {
+    const out = dockerCli([
+      "image",
+      "inspect",
+      "--format",
+      `{{index .Config.Labels "${label}"}}`,
+      ref,
+    ]).trim();
+    return out && out !== "<no value>" ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Recipe {
   /** Fills the root filesystem. */
   fill(root: string): void;
@@ -228,6 +264,13 @@ export function buildImage(kind: ImageKind, refs: readonly string[], standin: St
   const pinned = refs.filter((r) => r.includes("@"));
   if (pinned.length) throw new Error(`cannot build an image for a digest reference: ${pinned.join(", ")}`);
   requireFiles(kind);
+  // An image built from the same recipe, inputs and binaries is reused (no new import, no dangling image).
+  const hash = recipeHash(kind, standin);
+  const existing = imageLabel(refs[0], RECIPE_LABEL);
+  if (existing === hash) {
+    for (const ref of refs.slice(1)) dockerCli(["tag", refs[0], ref]);
+    return dockerCli(["image", "inspect", "--format", "{{.Id}}", refs[0]]).trim();
+  }
   const root = mkdtempSync(join(tmpdir(), `swarmform-${kind}-`));
   const tarFile = `${root}.tar`;
   try {
@@ -235,7 +278,7 @@ export function buildImage(kind: ImageKind, refs: readonly string[], standin: St
     const r = recipe(kind, standin);
     r.fill(root);
     execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarFile, "."]);
-    const changes = r.changes.flatMap((c) => ["--change", c]);
+    const changes = [...r.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
     const id = dockerCli(["import", ...changes, tarFile, refs[0]]).trim();
     for (const ref of refs.slice(1)) dockerCli(["tag", refs[0], ref]);
     return id;
