@@ -1,5 +1,7 @@
 // The whole program (index.ts) under Pulumi mocks, once for each shipped Pulumi.<stack>.yaml.
 import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import * as bcrypt from "bcryptjs";
 import {
   byUrn,
@@ -17,6 +19,21 @@ const CLUSTER = "swarmform:index:SwarmCluster";
 const NS_LABEL = "com.docker.stack.namespace";
 const T = { ...DOCKER_TYPES, password: "random:index/randomPassword:RandomPassword" };
 const STACK_FILES = stackFiles();
+
+/** Every label key Traefik v3 understands (its own generated references), user-chosen names as `<name>`. */
+const TRAEFIK_KEYS = (() => {
+  const dir = path.resolve(__dirname, "../../../shared/oracles/traefik");
+  const generic = (key: string) =>
+    key.replace(/^(traefik\.http\.(?:routers|services|middlewares))\.[^.]+\./, "$1.<name>.");
+  const keys = ["traefik-v3.7__docker-labels.yml", "traefik-v3.4__swarm-provider-labels.yml"].flatMap((f) =>
+    fs
+      .readFileSync(path.join(dir, f), "utf8")
+      .split("\n")
+      .map((l) => /^- "([^"=]+)=/.exec(l.trim())?.[1])
+      .filter((k): k is string => k !== undefined),
+  );
+  return { known: new Set(keys.map(generic)), generic };
+})();
 
 type Label = { label: string; value: string };
 const labelsOf = (r: CapturedResource): Record<string, string> =>
@@ -126,6 +143,15 @@ describe.each(STACK_FILES)("%s under mocks", (stackFile) => {
       }
     }
     expect(routed).toBeGreaterThan(0);
+  });
+
+  test("every Traefik label key is one Traefik v3 knows", () => {
+    const keys = services().flatMap((svc) =>
+      Object.keys(labelsOf(svc)).filter((k) => k.startsWith("traefik.")),
+    );
+    expect(TRAEFIK_KEYS.known.size).toBeGreaterThan(100);
+    expect(keys.length).toBeGreaterThan(5);
+    for (const k of keys) expect([k, TRAEFIK_KEYS.known.has(TRAEFIK_KEYS.generic(k))]).toEqual([k, true]);
   });
 
   test("passwords and everything derived from them are secret", () => {
