@@ -240,20 +240,28 @@ function getClient(target: SshTarget): Promise<Client> {
 }
 
 async function withSession<T>(target: SshTarget, fn: () => Promise<T>): Promise<T> {
-  const key = poolKey(target);
-  const entry = () => pool().connections.get(key)!;
-  await getClient(target); // creates the entry
-  while (entry().active >= MAX_SESSIONS) await new Promise<void>((r) => entry().waiting.push(r));
-  entry().active++;
+  await getClient(target); // creates the pool entry
+  const e = pool().connections.get(poolKey(target));
+  if (!e) return fn(); // closed meanwhile: fn reconnects
+  while (e.active >= MAX_SESSIONS) await new Promise<void>((r) => e.waiting.push(r));
+  e.active++;
   try {
     return await fn();
   } finally {
-    const e = entry();
     e.active--;
     e.waiting.shift()?.();
   }
 }
 
+/** Exit code of a command killed by a signal, as a shell reports it (128 + signal number). */
+function signalCode(signal: string | undefined): number {
+  const os = require("os") as typeof import("os");
+  const name = signal?.startsWith("SIG") ? signal : `SIG${signal}`; // ssh2 may or may not prefix SIG
+  const n = (os.constants.signals as Record<string, number>)[name];
+  return 128 + (n ?? 0);
+}
+
+/** Runs one exec channel to its end. Rejects (marked `lost`) when the connection closes before the exit status. */
 function runOnChannel(stream: ClientChannel, stdin: string | undefined): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
@@ -263,14 +271,18 @@ function runOnChannel(stream: ClientChannel, stdin: string | undefined): Promise
     stream.on("data", (d: Buffer) => out.push(d));
     stream.stderr.on("data", (d: Buffer) => err.push(d));
     stream.on("exit", (c: number | null, s?: string) => {
-      code = c ?? undefined;
-      signal = s;
+      if (c !== null && c !== undefined) code = c;
+      else signal = s ?? "UNKNOWN";
     });
-    stream.on("error", reject);
+    stream.on("error", (e: Error) => reject(Object.assign(e, { lost: true })));
     stream.on("close", () => {
+      if (code === undefined && signal === undefined) {
+        reject(Object.assign(new Error("connection lost before the command's exit status"), { lost: true }));
+        return;
+      }
       const stdout = Buffer.concat(out).toString("utf8");
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ stdout, stderr, code: code ?? (signal ? 128 : 255) });
+      resolve({ stdout, stderr, code: code ?? signalCode(signal) });
     });
     stream.end(stdin ?? "");
   });
@@ -281,37 +293,44 @@ export function sshConnectionCount(target: Pick<SshTarget, "address" | "port" | 
   return pool().connections.get(poolKey(target as SshTarget))?.connects ?? 0;
 }
 
-/** A Transport over SSH. One connection per user@address:port is shared by all transports and reused. */
+/**
+ * A Transport over SSH. One connection per user@address:port is shared by all transports and reused;
+ * `close()` closes that shared connection (the next exec reconnects).
+ *
+ * A command is sent at most once: when the connection fails before the command starts, exec reconnects
+ * and tries once more; when it is lost while the command runs, exec fails (the command may have run).
+ */
 export function sshTransport(target: SshTarget): Transport {
   const what = describeTarget(target);
-  const execOnce = (command: string, stdin?: string) =>
-    withSession(target, async () => {
-      const client = await getClient(target);
-      const stream = await new Promise<ClientChannel>((resolve, reject) =>
-        client.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
-      );
-      return runOnChannel(stream, stdin);
-    });
   return {
     host: target.host,
     async exec(command: string, stdin?: string): Promise<ExecResult> {
-      try {
-        return await execOnce(command, stdin);
-      } catch (err) {
-        const message = (err as Error).message;
-        if (message.startsWith(what)) throw err; // connection failure, already described
-        // The connection may have dropped between the pool check and the exec: reconnect once.
-        const entry = pool().connections.get(poolKey(target));
-        if (entry?.client) {
-          entry.client.end();
-          entry.client = undefined;
-        }
+      for (let attempt = 0; ; attempt++) {
+        let client: Client | undefined;
+        let started = false;
         try {
-          return await execOnce(command, stdin);
-        } catch (err2) {
-          const m = (err2 as Error).message;
-          if (m.startsWith(what)) throw err2;
-          throw new Error(`${what}: exec failed: ${redact(m, target.privateKey)}`);
+          return await withSession(target, async () => {
+            client = await getClient(target);
+            const stream = await new Promise<ClientChannel>((resolve, reject) =>
+              client!.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
+            );
+            started = true;
+            return runOnChannel(stream, stdin);
+          });
+        } catch (err) {
+          const message = (err as Error).message;
+          if (message.startsWith(what)) throw err; // the connection could not be made, already described
+          const reason = redact(message, target.privateKey);
+          if (started) throw new Error(`${what}: ${reason} (the command may have run)`);
+          if (attempt >= 1) throw new Error(`${what}: cannot start a command: ${reason}`);
+          // A dead connection is forgotten so that the next attempt reconnects; a live one (e.g. a refused
+          // channel) is kept for the other sessions on it.
+          if (/not connected|no response|ECONNRESET|EPIPE|closed|ended/i.test(message)) {
+            const entry = pool().connections.get(poolKey(target));
+            if (entry && entry.client === client) entry.client = undefined;
+            client?.end();
+          }
+          await new Promise((r) => setTimeout(r, 200));
         }
       }
     },

@@ -43,6 +43,21 @@ async function serverConnections(hostName: string): Promise<number> {
   return out.split("\n").filter((l) => l.trim() !== "").length;
 }
 
+/** Kills the sshd processes serving connections (not the listening sshd) inside a host's namespace. */
+async function killSshSessions(hostName: string): Promise<number> {
+  const h = tb.hosts.find((x) => x.name === hostName)!;
+  const pids = (await localTransport().exec(`ip netns pids ${h.netns}`)).stdout.split("\n").filter(Boolean);
+  let killed = 0;
+  for (const pid of pids) {
+    const cmd = (await localTransport().exec(`cat /proc/${pid}/cmdline 2>/dev/null | tr '\\0' ' '`)).stdout;
+    if (/^sshd: root/.test(cmd)) {
+      process.kill(Number(pid), "SIGKILL");
+      killed++;
+    }
+  }
+  return killed;
+}
+
 describe("ssh transport on a testbed host", () => {
   it("returns stdout, stderr and the exit code", async () => {
     const r = await tb.transport("h1").exec("echo out; echo err >&2; exit 7");
@@ -71,23 +86,33 @@ describe("ssh transport on a testbed host", () => {
     expect(await serverConnections("h2")).toBe(1);
   });
 
+  it("reports a command killed by a signal as 128 + the signal number", async () => {
+    expect((await tb.exec("h1", "kill -9 $$")).code).toBe(137);
+  });
+
+  it("fails, without retrying, when the connection is lost while a command runs", async () => {
+    await tb.exec("h1", "true");
+    const pending = failure(tb.exec("h1", "sleep 30; echo done"));
+    await waitUntil("sleep running on h1", 10000, async () =>
+      (
+        await localTransport().exec(
+          `ip netns pids ${tb.hosts[0].netns} | xargs -r ps -o args= -p | grep -c '^sleep 30'`,
+        )
+      ).stdout.trim() === "1"
+        ? true
+        : undefined,
+    );
+    expect(await killSshSessions("h1")).toBeGreaterThan(0);
+    const err = await pending;
+    expect(err.message).toMatch(/^ssh root@10\.213\.47\.\d+:22 \(h1\): .*\(the command may have run\)$/);
+    expect((await tb.exec("h1", "echo after")).stdout).toBe("after\n");
+  });
+
   it("reconnects when the connection is dropped", async () => {
     const target = tb.sshTarget("h1");
     await tb.exec("h1", "true");
     const before = sshConnectionCount(target);
-    const h1 = tb.hosts[0];
-    // Kill the sshd processes serving our connection (not the listening sshd) inside h1's namespace.
-    const pids = (await localTransport().exec(`ip netns pids ${h1.netns}`)).stdout
-      .split("\n")
-      .filter(Boolean);
-    let killed = 0;
-    for (const pid of pids) {
-      const cmd = (await localTransport().exec(`cat /proc/${pid}/cmdline 2>/dev/null | tr '\\0' ' '`)).stdout;
-      if (/^sshd: root/.test(cmd)) {
-        process.kill(Number(pid), "SIGKILL");
-        killed++;
-      }
-    }
+    const killed = await killSshSessions("h1");
     expect(killed).toBeGreaterThan(0);
     await waitUntil("connection closed on the server", 10000, async () =>
       (await serverConnections("h1")) === 0 ? true : undefined,
