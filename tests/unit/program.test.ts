@@ -239,6 +239,13 @@ describe("Pulumi.dev.yaml variations", () => {
     expect(a.secretOutputs).toEqual(expect.arrayContaining(["registryPassword", "dashboardPassword"]));
     const [ha, hb, hc] = [a, b, c].map(registryHtpasswd);
     expect(ha).toEqual(hb);
+    // Idempotence: a second run with the same config registers exactly the same inputs (no random salt,
+    // no timestamp, no ordering noise), so a second `pulumi up` has nothing to change.
+    const inputs = (run: ProgramRun) =>
+      run.resources
+        .map((r) => [`${r.type} ${r.name}`, r.inputs])
+        .sort(([x], [y]) => String(x).localeCompare(String(y)));
+    expect(inputs(b)).toEqual(inputs(a));
     const [user, hash] = ha.line.split(/:(.*)/s);
     expect(user).toBeTruthy();
     expect(bcrypt.compareSync("reg-pass-1", hash)).toBe(true);
