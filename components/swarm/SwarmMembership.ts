@@ -14,7 +14,7 @@ export interface SwarmMembershipArgs {
   readonly swarm: NodesSpec["swarm"];
   /** SSH private key for every host. Made secret here if it is not already. */
   readonly privateKey: pulumi.Input<string>;
-  /** Bounds on waits. Default: readySeconds 120, drainSeconds 300, connectSeconds 10, lockSeconds 600. */
+  /** Bounds on waits. Default: readySeconds 120, drainSeconds 300, connectSeconds 10, lockSeconds 900. */
   readonly timeouts?: NodeTimeouts;
 }
 

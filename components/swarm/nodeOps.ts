@@ -49,7 +49,7 @@ export interface NodeTimeouts {
   readonly drainSeconds?: number;
   /** One SSH connection attempt when probing (read/delete/finding a manager). Default 10. */
   readonly connectSeconds?: number;
-  /** Wait for the swarm-wide membership lock. Default 600. */
+  /** Wait for the swarm-wide membership lock (longer than a lock may be held, 10 min). Default 900. */
   readonly lockSeconds?: number;
 }
 
@@ -64,7 +64,7 @@ export function withDefaults(t: NodeTimeouts | undefined): Required<NodeTimeouts
     readySeconds: t?.readySeconds ?? 120,
     drainSeconds: t?.drainSeconds ?? 300,
     connectSeconds: t?.connectSeconds ?? 10,
-    lockSeconds: t?.lockSeconds ?? 600,
+    lockSeconds: t?.lockSeconds ?? 900,
   };
 }
 
@@ -321,7 +321,7 @@ export async function joinSwarm(
  * A swarm-wide lock for changes to the manager set (demote, promote, manager removal): a directory
  * created atomically with mkdir on the first lock host (by name) whose SSH answers. Pulumi runs deletes
  * in parallel, and the provider may run in more than one process, so the lock lives on a host.
- * A lock older than 15 minutes is taken to be stale (its holder died) and broken.
+ * A lock older than 10 minutes is taken to be stale (its holder died) and broken; a waiter waits longer.
  */
 export async function withSwarmLock<T>(
   swarmId: string,
@@ -348,7 +348,7 @@ export async function withSwarmLock<T>(
   const acquire =
     `base=/var/lock; [ -d "$base" ] || base=/tmp; d=${dir}; ` +
     `if mkdir "$d" 2>/dev/null; then echo ${sq(id)} > "$d/owner"; echo acquired; ` +
-    `elif [ $(( $(date +%s) - $(stat -c %Y "$d" 2>/dev/null || date +%s) )) -gt 900 ]; then rm -rf "$d"; echo stale; ` +
+    `elif [ $(( $(date +%s) - $(stat -c %Y "$d" 2>/dev/null || date +%s) )) -gt 600 ]; then rm -rf "$d"; echo stale; ` +
     `else echo busy; cat "$d/owner" 2>/dev/null; fi`;
   const release =
     `base=/var/lock; [ -d "$base" ] || base=/tmp; d=${dir}; ` +

@@ -404,6 +404,45 @@ test("a worker whose dockerd is down is removed with node rm --force", async () 
   expect((await nodeLs("h3")).map((n) => n.hostname).sort()).toEqual(["h3", "h4"]);
 });
 
+test("quorum: with one of 3 managers down, removing a reachable one is refused; the dead one can go", async () => {
+  // Back to 3 managers: h1 and h2 re-join (as managers) the swarm that h3 now leads.
+  await create(
+    "h1",
+    inputs("h1", "manager", {}, { bootstrap: false, init: undefined, expectedSwarmId: state.h3.swarmId }),
+  );
+  await create("h2", inputs("h2", "manager", {}, { expectedSwarmId: state.h3.swarmId }));
+  expect(countManagers(await nodeLs("h3"))).toEqual({ total: 3, reachable: 3 });
+
+  await sh("h3", "kill $(cat /run/swarmform-testbed/membership/h2/docker.pid)");
+  await eventually("h2 unreachable", 60, async () =>
+    (await nodeLs("h3")).some((n) => n.hostname === "h2" && n.managerStatus === "Unreachable"),
+  );
+  const err = await provider.delete!("h1", state.h1).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  expect(err?.message).toMatch(
+    /swarm node h1 .*refusing to remove it from the managers: afterwards 1 of 2 managers reachable, 2 needed for quorum/,
+  );
+  expect(await localState("h1")).toBe("active");
+  expect(countManagers(await nodeLs("h3"))).toEqual({ total: 3, reachable: 2 });
+
+  // Removing the unreachable manager restores a healthy raft group (demote, then node rm --force).
+  clearEvents();
+  await provider.delete!("h2", state.h2);
+  expect(events().map((e) => `${e.node}:${e.what}`)).toEqual([
+    "h2:lock",
+    "h2:demote",
+    "h2:node-rm-force",
+    "h2:unlock",
+  ]);
+  expect(countManagers(await nodeLs("h3"))).toEqual({ total: 2, reachable: 2 });
+  await provider.delete!("h1", state.h1);
+  expect((await nodeLs("h3")).map((n) => n.hostname).sort()).toEqual(["h3", "h4"]);
+  delete state.h1;
+  delete state.h2;
+});
+
 test("pulumi destroy order: the worker, then the last manager dissolves the swarm", async () => {
   await provider.delete!("h4", state.h4);
   await provider.delete!("h3", state.h3);
