@@ -57,6 +57,28 @@ async function requirePortFree(port: number, service: string): Promise<void> {
   });
 }
 
+/** Fails early when this one node cannot hold the CPU/memory the services reserve (tasks would stay pending). */
+async function requireReservations(): Promise<void> {
+  const info = await docker.info();
+  let cpus = 0;
+  let mem = 0;
+  for (const s of svcs) {
+    const mode = s.inputs.mode as { global?: boolean; replicated?: { replicas?: number } } | undefined;
+    const n = mode?.global ? 1 : (mode?.replicated?.replicas ?? 1);
+    const r = (
+      s.inputs.taskSpec as { resources?: { reservation?: { nanoCpus?: number; memoryBytes?: number } } }
+    ).resources?.reservation;
+    cpus += n * (r?.nanoCpus ?? 0);
+    mem += n * (r?.memoryBytes ?? 0);
+  }
+  if (cpus > info.NCPU * 1e9 || mem > info.MemTotal) {
+    throw new Error(
+      `the dev stack reserves ${cpus / 1e9} CPUs and ${Math.round(mem / 2 ** 20)} MiB; this node has ` +
+        `${info.NCPU} CPUs and ${Math.round(info.MemTotal / 2 ** 20)} MiB: run the engine tests on a bigger machine`,
+    );
+  }
+}
+
 /** One running container of a service on this node. */
 async function containerOf(service: string): Promise<Docker.ContainerInfo> {
   const cs = await docker.listContainers({
@@ -111,6 +133,7 @@ beforeAll(async () => {
     }
   }
   for (const { service, port } of hostPortsOf(resources)) await requirePortFree(port, service);
+  await requireReservations();
 
   applied = await apply(docker, resources);
 });
