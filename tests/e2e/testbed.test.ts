@@ -100,6 +100,16 @@ describe("testbed", () => {
     }
   });
 
+  it("stops and starts one host's dockerd", async () => {
+    await tb.stopDocker("h2");
+    const down = await tb.exec("h2", "docker info --format '{{.Name}}'");
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toMatch(/Cannot connect to the Docker daemon/);
+    expect(await run(tb, "h1", "docker info --format '{{.Name}}'")).toBe("h1\n");
+    await tb.startDocker("h2");
+    expect(await run(tb, "h2", "docker info --format '{{.Name}}'")).toBe("h2\n");
+  });
+
   it("cleans up the state of an earlier run when started again", async () => {
     const oldDockerPids = tb.hosts.map((h) =>
       Number(fs.readFileSync(path.join(STATE_ROOT, NAME, h.name, "docker.pid"), "utf8")),

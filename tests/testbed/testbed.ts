@@ -57,6 +57,10 @@ export interface Testbed extends TestbedState {
   loadImage(image: string, sourceDockerHost?: string): Promise<void>;
   /** Builds a busybox-static image (`docker import`) directly into every host; returns its tag. */
   importBusybox(tag?: string): Promise<string>;
+  /** Stops one host's dockerd (SIGTERM, then SIGKILL after 30 s) and waits until it is gone; sshd stays up. */
+  stopDocker(hostName: string): Promise<void>;
+  /** Starts one host's dockerd again (after stopDocker) and waits until it answers. */
+  startDocker(hostName: string): Promise<void>;
   down(): Promise<void>;
 }
 
@@ -376,6 +380,35 @@ function tcpOpen(address: string, port: number): Promise<boolean> {
   });
 }
 
+/** Starts a host's dockerd in its namespaces, detached so that it outlives this process. */
+function spawnDockerd(p: ReturnType<typeof hostPaths>, ns: string): void {
+  const log = fs.openSync(p.dockerLog, "a");
+  const dockerd = spawn(
+    "nsenter",
+    [
+      `--net=/run/netns/${ns}`,
+      `--uts=${p.uts}`,
+      "dockerd",
+      `--data-root=${p.dataRoot}`,
+      `--exec-root=${p.execRoot}`,
+      `--pidfile=${p.pidfile}`,
+      `--host=unix://${p.socket}`,
+      "--storage-driver=overlay2",
+      "--iptables=true",
+      // A registry run on a testbed host is plain HTTP.
+      `--insecure-registry=${SUBNET_PREFIX}.0/24`,
+    ],
+    { detached: true, stdio: ["ignore", log, log] },
+  );
+  dockerd.unref();
+  fs.closeSync(log);
+}
+
+function waitForDockerd(host: string, p: ReturnType<typeof hostPaths>, timeoutMs: number): Promise<void> {
+  const info = async () => (await run("docker", ["-H", `unix://${p.socket}`, "info"])).code === 0;
+  return waitFor(`dockerd of ${host} (${p.socket})`, timeoutMs, info, p.dockerLog);
+}
+
 async function startHost(name: string, slot: number, i: number, authorizedKeys: string, timeoutMs: number) {
   const host = `h${i}`;
   const ns = netnsName(name, i);
@@ -404,26 +437,7 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
   await must("unshare", [`--uts=${p.uts}`, "hostname", host]);
   const enter = ["nsenter", `--net=/run/netns/${ns}`, `--uts=${p.uts}`];
 
-  // dockerd, detached so it outlives this process.
-  const log = fs.openSync(p.dockerLog, "a");
-  const dockerd = spawn(
-    enter[0],
-    [
-      ...enter.slice(1),
-      "dockerd",
-      `--data-root=${p.dataRoot}`,
-      `--exec-root=${p.execRoot}`,
-      `--pidfile=${p.pidfile}`,
-      `--host=unix://${p.socket}`,
-      "--storage-driver=overlay2",
-      "--iptables=true",
-      // A registry run on a testbed host is plain HTTP.
-      `--insecure-registry=${SUBNET_PREFIX}.0/24`,
-    ],
-    { detached: true, stdio: ["ignore", log, log] },
-  );
-  dockerd.unref();
-  fs.closeSync(log);
+  spawnDockerd(p, ns);
 
   // sshd with its own host key.
   await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${host}.${name}`, "-f", p.hostKey]);
@@ -431,13 +445,7 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
   fs.mkdirSync("/run/sshd", { recursive: true });
   await must(enter[0], [...enter.slice(1), "/usr/sbin/sshd", "-f", p.sshdConfig]);
 
-  const docker = (...args: string[]) => run("docker", ["-H", `unix://${p.socket}`, ...args]);
-  await waitFor(
-    `dockerd of ${host} (${p.socket})`,
-    timeoutMs,
-    async () => (await docker("info")).code === 0,
-    p.dockerLog,
-  );
+  await waitForDockerd(host, p, timeoutMs);
   await waitFor(`sshd of ${host} (${address}:22)`, timeoutMs, () => tcpOpen(address, 22));
 
   const hostKeyLine = fs
@@ -586,6 +594,16 @@ function attach(state: TestbedState): Testbed {
         ]);
       });
       return tag;
+    },
+    async stopDocker(hostName: string): Promise<void> {
+      await killAndWait(readPid(hostPaths(state.name, find(hostName).name).pidfile), 30000);
+    },
+    async startDocker(hostName: string): Promise<void> {
+      const h = find(hostName);
+      const p = hostPaths(state.name, h.name);
+      if (readPid(p.pidfile).length > 0) throw new Error(`dockerd of ${h.name} is already running`);
+      spawnDockerd(p, h.netns);
+      await waitForDockerd(h.name, p, 90000);
     },
     down: () => stopTestbed(state.name),
   };
