@@ -5,6 +5,7 @@ import * as path from "path";
 import { createHash } from "crypto";
 import type { ClusterSpec, StackSpec } from "../../components/config/types";
 import { clusterUrls } from "../../components/cluster/SwarmCluster";
+import { workloadIssues } from "../../components/workloads/checks";
 import {
   decodeData,
   DOCKER_TYPES as T,
@@ -75,17 +76,14 @@ const stack: StackSpec = {
       file: secretFile,
       origin: { file: "app.yaml", line: 24 },
     },
-    { key: "ext", name: "shared_token", external: true, origin: { file: "app.yaml", line: 26 } },
+    { key: "unused", name: "shared_unused", external: true, origin: { file: "app.yaml", line: 26 } },
   ],
   services: [
     sampleServiceSpec({
       image: "registry.test.example.org:5000/web:1",
       networks: ["app_backend", "swarmform-test_public", "outside_net"],
       configs: [{ source: "app_conf-whatever", key: "conf", target: "/etc/app.conf" }],
-      secrets: [
-        { source: "app_token-whatever", key: "token", target: "token" },
-        { source: "shared_token", key: "ext", target: "shared" },
-      ],
+      secrets: [{ source: "app_token-whatever", key: "token", target: "token" }],
     }),
     sampleServiceSpec({ key: "worker", name: "app_worker", image: "busybox:1.36" }),
   ],
@@ -107,8 +105,8 @@ describe("SwarmCluster with an app stack", () => {
     expect(decodeData(secret)).toBe("t0ken-value\n");
     expect(secret.inputs.name).toBe(`app_token-${hash("t0ken-value\n")}`);
     expect(secret.secretInputs).toContain("data");
-    // External objects are referenced, never created.
-    expect(ofType(run, T.secret).some((s) => String(s.inputs.name).startsWith("shared_token"))).toBe(false);
+    // External objects are never created.
+    expect(ofType(run, T.secret).some((s) => String(s.inputs.name).startsWith("shared_"))).toBe(false);
   });
 
   test("the service refers to them by id, joins networks by id (external ones by name) and pulls with auth", () => {
@@ -121,10 +119,7 @@ describe("SwarmCluster with an app stack", () => {
     expect(cs.configs).toEqual([
       { configId: config.id, configName: config.inputs.name, fileName: "/etc/app.conf" },
     ]);
-    expect(cs.secrets).toEqual([
-      { secretId: secret.id, secretName: secret.inputs.name, fileName: "token" },
-      { secretId: "shared_token", secretName: "shared_token", fileName: "shared" },
-    ]);
+    expect(cs.secrets).toEqual([{ secretId: secret.id, secretName: secret.inputs.name, fileName: "token" }]);
     expect(web.inputs.taskSpec.networksAdvanceds).toEqual([
       { id: backend.id },
       { id: pub.id },
@@ -221,6 +216,47 @@ describe("SwarmCluster seams and switches", () => {
     expect(traefik.inputs.endpointSpec.ports.map((p: { targetPort: number }) => p.targetPort)).toEqual([
       80, 443,
     ]);
+  }, 120_000);
+});
+
+describe("workload checks", () => {
+  test("a service using an external secret or config is rejected before any resource exists", async () => {
+    const ext = {
+      ...stack,
+      configs: [
+        ...stack.configs,
+        { key: "extconf", name: "shared_conf", external: true, origin: { file: "app.yaml", line: 30 } },
+      ],
+      secrets: [
+        ...stack.secrets,
+        { key: "ext", name: "shared_token", external: true, origin: { file: "app.yaml", line: 26 } },
+      ],
+      services: [
+        sampleServiceSpec({
+          secrets: [{ source: "shared_token", key: "ext", target: "t" }],
+          configs: [{ source: "shared_conf", key: "extconf", target: "/c" }],
+        }),
+      ],
+    };
+    expect(workloadIssues(sampleClusterSpec({ stacks: [stack] }))).toEqual([]);
+    const issues = workloadIssues(sampleClusterSpec({ stacks: [ext] }));
+    expect(
+      issues.map((i) => [i.origin, /external (secret|config) "shared_(token|conf)"/.test(i.message)]),
+    ).toEqual([
+      [{ file: "app.yaml", line: 30 }, true],
+      [{ file: "app.yaml", line: 26 }, true],
+    ]);
+    const run = await runMocked(
+      () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { SwarmCluster } = require("../../components/cluster/SwarmCluster");
+        new SwarmCluster("swarmform-test", { spec: sampleClusterSpec({ stacks: [ext] }) });
+        return {};
+      },
+      { project: "swarmform", stack: "test", allowError: true },
+    );
+    expect((run.error as Error).name).toBe("ConfigError");
+    expect(run.resources).toHaveLength(0);
   }, 120_000);
 });
 
