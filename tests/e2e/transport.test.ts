@@ -1,6 +1,7 @@
 // The SSH transport against real sshd's on testbed hosts. Needs root (see tests/testbed/testbed.ts).
 
 import * as crypto from "crypto";
+import * as fs from "fs";
 import { utils } from "ssh2";
 import {
   closeAllTransports,
@@ -43,19 +44,31 @@ async function serverConnections(hostName: string): Promise<number> {
   return out.split("\n").filter((l) => l.trim() !== "").length;
 }
 
-/** Kills the sshd processes serving connections (not the listening sshd) inside a host's namespace. */
-async function killSshSessions(hostName: string): Promise<number> {
+/** Pid and command line of every process in a host's network namespace. */
+async function processTable(hostName: string): Promise<{ pid: number; cmd: string }[]> {
   const h = tb.hosts.find((x) => x.name === hostName)!;
   const pids = (await localTransport().exec(`ip netns pids ${h.netns}`)).stdout.split("\n").filter(Boolean);
-  let killed = 0;
+  const table: { pid: number; cmd: string }[] = [];
   for (const pid of pids) {
-    const cmd = (await localTransport().exec(`cat /proc/${pid}/cmdline 2>/dev/null | tr '\\0' ' '`)).stdout;
-    if (/^sshd: root/.test(cmd)) {
-      process.kill(Number(pid), "SIGKILL");
-      killed++;
+    try {
+      table.push({
+        pid: Number(pid),
+        cmd: fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "),
+      });
+    } catch {
+      // gone
     }
   }
-  return killed;
+  return table;
+}
+
+const processesIn = async (hostName: string) => (await processTable(hostName)).map((p) => p.cmd);
+
+/** Kills the sshd processes serving connections (not the listening sshd) inside a host's namespace. */
+async function killSshSessions(hostName: string): Promise<number> {
+  const sessions = (await processTable(hostName)).filter((p) => /^sshd: root/.test(p.cmd));
+  for (const p of sessions) process.kill(p.pid, "SIGKILL");
+  return sessions.length;
 }
 
 describe("ssh transport on a testbed host", () => {
@@ -94,13 +107,7 @@ describe("ssh transport on a testbed host", () => {
     await tb.exec("h1", "true");
     const pending = failure(tb.exec("h1", "sleep 30; echo done"));
     await waitUntil("sleep running on h1", 10000, async () =>
-      (
-        await localTransport().exec(
-          `ip netns pids ${tb.hosts[0].netns} | xargs -r ps -o args= -p | grep -c '^sleep 30'`,
-        )
-      ).stdout.trim() === "1"
-        ? true
-        : undefined,
+      (await processesIn("h1")).some((cmd) => cmd.startsWith("sleep 30")) ? true : undefined,
     );
     expect(await killSshSessions("h1")).toBeGreaterThan(0);
     const err = await pending;
