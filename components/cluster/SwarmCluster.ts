@@ -140,7 +140,16 @@ export class SwarmCluster extends pulumi.ComponentResource {
     for (const stack of spec.stacks) {
       const app = new AppStack(
         `${name}-stack-${stack.name}`,
-        { stack, provider, platformNetworkIds: networkIds, registryAuth },
+        {
+          stack,
+          provider,
+          platformNetworkIds: networkIds,
+          registryAuth,
+          stackSecrets: spec.secretsSet.stackSecrets
+            ? config.requireSecretObject<Record<string, string>>("stackSecrets")
+            : undefined,
+          stackSecretNames: spec.stackSecretNames,
+        },
         child,
       );
       lists.push(app.serviceNames);

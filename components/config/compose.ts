@@ -45,6 +45,8 @@ const TOP_KEYS = ["version", "name", "services", "networks", "volumes", "configs
 const NETWORK_KEYS = ["driver", "driver_opts", "attachable", "external", "name", "labels", "ipam"];
 const VOLUME_KEYS = ["driver", "external", "name"];
 const FILE_KEYS = ["file", "external", "name"];
+/** Secrets may also take their value from `environment:` (the secret config `stackSecrets`). */
+const SECRET_KEYS_ALLOWED = [...FILE_KEYS, "environment"];
 const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 /**
@@ -313,19 +315,40 @@ function parseFiles(
     const p = join(kind, e.key);
     const def = r.map(e.value, p);
     if (!def) continue;
-    const f = new Map(r.keys(def, p, FILE_KEYS, `${kind.slice(0, -1)} "${e.key}"`).map((x) => [x.key, x]));
+    const allowed = kind === "secrets" ? SECRET_KEYS_ALLOWED : FILE_KEYS;
+    const f = new Map(r.keys(def, p, allowed, `${kind.slice(0, -1)} "${e.key}"`).map((x) => [x.key, x]));
     const ext = external(r, f, p);
     const name = f.get("name") && r.str(f.get("name")!.value, join(p, "name"));
     const origin = { file: r.sink.file, line: e.line, path: p };
     if (ext.external) {
-      if (f.has("file"))
-        r.fail(f.get("file")!, join(p, "file"), `an external ${kind.slice(0, -1)} cannot have "file"`);
+      for (const k of ["file", "environment"].filter((k) => f.has(k)))
+        r.fail(f.get(k)!, join(p, k), `an external ${kind.slice(0, -1)} cannot have "${k}"`);
       out.set(e.key, { key: e.key, name: ext.name ?? name ?? e.key, external: true, origin });
+      continue;
+    }
+    const environment = f.get("environment") && r.str(f.get("environment")!.value, join(p, "environment"));
+    if (environment !== undefined) {
+      if (f.has("file")) r.fail(f.get("file")!, join(p, "file"), `takes "file" or "environment", not both`);
+      else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(environment))
+        r.fail(
+          f.get("environment")!,
+          join(p, "environment"),
+          `must be a variable name (letters, digits, '_')`,
+        );
+      else
+        out.set(e.key, {
+          key: e.key,
+          name: name ?? `${stack}_${e.key}`,
+          external: false,
+          environment,
+          origin,
+        });
       continue;
     }
     const file = f.get("file") && r.str(f.get("file")!.value, join(p, "file"));
     if (file === undefined) {
-      if (!f.has("file")) r.fail(e, p, `needs "file:" (or "external: true")`);
+      const needs = kind === "secrets" ? `"file:", "environment:"` : `"file:"`;
+      if (!f.has("file")) r.fail(e, p, `needs ${needs} (or "external: true")`);
       continue;
     }
     out.set(e.key, {

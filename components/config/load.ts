@@ -17,7 +17,7 @@ import {
 } from "./clusterConfig";
 import { parseStackFile, TraefikPlatform } from "./compose";
 import { ConfigError, formatIssue } from "./errors";
-import { checkClusterSpec, checkSecrets, secretsSetOf } from "./rules";
+import { checkClusterSpec, checkSecrets, secretsSetOf, stackSecretNamesOf } from "./rules";
 import { ClusterSpec, ConfigIssue, StackSpec } from "./types";
 
 /** The config namespace of this project. */
@@ -236,6 +236,7 @@ export function loadClusterSpec(input: LoadInput): ClusterSpec {
     ...resolved.platform,
     stacks: loaded.stacks,
     secretsSet: secretsSetOf(input.config, input.secretKeys),
+    stackSecretNames: stackSecretNamesOf(input.config),
   };
   derived.push(...checkClusterSpec(spec));
   const issues = [...parsed.issues, ...derived.filter((i) => !dropped.includes(topLevelKeyOf(i) ?? ""))];

@@ -355,11 +355,20 @@ export function checkSecrets(
   const issues: ConfigIssue[] = [];
   for (const key of SECRET_KEYS) {
     if (config[key] !== undefined && !secretKeys.includes(key)) {
-      issues.push({
-        origin: keyOrigin(key),
-        message: `must be a secret; set it with: pulumi config set --secret ${key} <value>`,
-      });
+      const how =
+        key === "stackSecrets"
+          ? `pulumi config set --secret --path 'stackSecrets.NAME' <value>`
+          : `pulumi config set --secret ${key} <value>`;
+      issues.push({ origin: keyOrigin(key), message: `must be a secret; set it with: ${how}` });
     }
+  }
+  const stackSecrets = config.stackSecrets;
+  if (stackSecrets !== undefined && !isStringMap(stackSecrets)) {
+    issues.push({
+      origin: keyOrigin("stackSecrets"),
+      message:
+        "must be a map of NAME: value (strings), read by stack secrets declared with `environment: NAME`",
+    });
   }
   if (nodesSource === "ssh" && config.sshPrivateKey === undefined) {
     issues.push({
@@ -369,6 +378,19 @@ export function checkSecrets(
     });
   }
   return issues;
+}
+
+/** A map of strings; in a stack file each value may still be encrypted (`{ secure: ... }`). */
+function isStringMap(v: unknown): v is Record<string, unknown> {
+  const isValue = (x: unknown) =>
+    typeof x === "string" ||
+    (typeof x === "object" && x !== null && typeof (x as { secure?: unknown }).secure === "string");
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every(isValue);
+}
+
+/** Names set under the secret config `stackSecrets` (never the values). */
+export function stackSecretNamesOf(config: Readonly<Record<string, unknown>>): string[] {
+  return isStringMap(config.stackSecrets) ? Object.keys(config.stackSecrets).sort() : [];
 }
 
 /** Which secret keys are set as secrets. */

@@ -129,6 +129,11 @@ export interface StackFileSpec {
   readonly external: boolean;
   /** Absolute path of `file:`, for stack-defined ones. */
   readonly file?: string;
+  /**
+   * For secrets, Compose's `environment: NAME`: the value is the secret config `stackSecrets.NAME`, or is
+   * generated (32 random characters, kept in Pulumi state) when that is unset. Never read from the shell.
+   */
+  readonly environment?: string;
   readonly origin: Origin;
 }
 
@@ -223,7 +228,12 @@ export interface StackSpec {
 }
 
 /** Names of the secret config keys. The values are never part of the spec. */
-export const SECRET_KEYS = ["registryPassword", "traefikDashboardPassword", "sshPrivateKey"] as const;
+export const SECRET_KEYS = [
+  "registryPassword",
+  "traefikDashboardPassword",
+  "sshPrivateKey",
+  "stackSecrets",
+] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /** The whole validated cluster. */
@@ -243,6 +253,8 @@ export interface ClusterSpec {
   readonly registry: RegistrySpec;
   readonly monitoring: MonitoringSpec;
   readonly stacks: readonly StackSpec[];
+  /** Names set under the secret config `stackSecrets` (names only, never values). Default: none. */
+  readonly stackSecretNames?: readonly string[];
   /** Which secret keys are set (as secrets) in config; unset ones are generated (passwords) or absent. */
   readonly secretsSet: Readonly<Record<SecretKey, boolean>>;
 }

@@ -449,7 +449,7 @@ export function sampleClusterSpec(over: Partial<ClusterSpec> = {}): ClusterSpec 
       retention: "15d",
     },
     stacks: [],
-    secretsSet: { registryPassword: false, traefikDashboardPassword: false, sshPrivateKey: false },
+    secretsSet: { registryPassword: false, traefikDashboardPassword: false, sshPrivateKey: false, stackSecrets: false },
   };
   return { ...base, ...over };
 }

@@ -286,3 +286,59 @@ describe("clusterUrls", () => {
     });
   });
 });
+
+describe("stack secrets declared with `environment: NAME`", () => {
+  const envStack: StackSpec = {
+    ...stack,
+    name: "env",
+    configs: [],
+    secrets: [
+      {
+        key: "db",
+        name: "env_db",
+        external: false,
+        environment: "DB_PASSWORD",
+        origin: { file: "e.yaml", line: 3 },
+      },
+      {
+        key: "api",
+        name: "env_api",
+        external: false,
+        environment: "API_KEY",
+        origin: { file: "e.yaml", line: 5 },
+      },
+    ],
+    services: [sampleServiceSpec({ stack: "env", key: "web", name: "env_web", image: "busybox:1.36" })],
+  };
+  const spec = sampleClusterSpec({
+    stacks: [envStack],
+    secretsSet: { ...sampleClusterSpec().secretsSet, stackSecrets: true },
+    stackSecretNames: ["DB_PASSWORD"],
+  });
+
+  test("take their value from the secret config stackSecrets, else a generated password; both stay secret", async () => {
+    const run = await runCluster(spec, false, { stackSecrets: JSON.stringify({ DB_PASSWORD: "s3cret-db" }) });
+    const db = getResource(run, T.secret, "swarmform-test-stack-env-secret-db");
+    expect(decodeData(db)).toBe("s3cret-db");
+    expect(db.inputs.name).toBe(
+      `env_db-${createHash("sha256").update("s3cret-db").digest("hex").slice(0, 10)}`,
+    );
+    expect(db.secretInputs).toEqual(expect.arrayContaining(["data", "name"]));
+    // API_KEY is not in stackSecrets: generated, 32 characters, kept in state as a secret.
+    const generated = getResource(
+      run,
+      "random:index/randomPassword:RandomPassword",
+      "swarmform-test-stack-env-secret-api-value",
+    );
+    expect(generated.inputs).toMatchObject({ length: 32, special: false });
+    expect(generated.additionalSecretOutputs).toContain("result");
+    const api = getResource(run, T.secret, "swarmform-test-stack-env-secret-api");
+    expect(api.secretInputs).toContain("data");
+    // No resource input carries the configured value in clear.
+    for (const r of run.resources) {
+      for (const [k, v] of Object.entries(r.inputs ?? {})) {
+        if (!r.secretInputs.includes(k)) expect(JSON.stringify(v) ?? "").not.toContain("s3cret-db");
+      }
+    }
+  }, 120_000);
+});

@@ -673,3 +673,46 @@ describe("files we accept also pass the Compose specification schema (oracle)", 
     expect(validate({ services: { a: { image: "x", not_a_compose_key: 1 } } })).toBe(false);
   });
 });
+
+describe("secrets from `environment:` (values from the secret config stackSecrets)", () => {
+  it("are imported with their variable name and no file", () => {
+    const r = importText(
+      "services:\n  a:\n    image: busybox:1.36\n    secrets: [db]\nsecrets:\n  db:\n    environment: DB_PASSWORD\n",
+    );
+    expect(r.issues).toEqual([]);
+    expect(r.stack!.secrets).toEqual([
+      expect.objectContaining({ key: "db", name: "t_db", external: false, environment: "DB_PASSWORD" }),
+    ]);
+    expect(r.stack!.secrets[0].file).toBeUndefined();
+  });
+
+  it("file and environment together, a bad name, or environment on a config are errors at their line", () => {
+    const r = importText(
+      [
+        "services:",
+        "  a:",
+        "    image: busybox:1.36",
+        "secrets:",
+        "  both:",
+        "    file: ./x",
+        "    environment: X",
+        "  bad:",
+        "    environment: 1-X",
+        "configs:",
+        "  c:",
+        "    environment: X",
+        "",
+      ].join("\n"),
+    );
+    const lines = r.issues.map(formatIssue);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^stacks\/t\.yaml:6 \(secrets\.both\.file\): takes "file" or "environment", not both/,
+        ),
+        expect.stringMatching(/^stacks\/t\.yaml:9 \(secrets\.bad\.environment\): must be a variable name/),
+        expect.stringMatching(/^stacks\/t\.yaml:12 \(configs\.c\.environment\)/),
+      ]),
+    );
+  });
+});

@@ -150,6 +150,7 @@ describe("loadClusterSpec", () => {
       registryPassword: true,
       traefikDashboardPassword: false,
       sshPrivateKey: true,
+      stackSecrets: false,
     });
     expect(spec.docker.host).toBe("ssh://deploy@10.0.0.11:2222");
     expect(spec.publicNetwork).toBe("edge");

@@ -227,7 +227,11 @@ describe("Pulumi.dev.yaml variations", () => {
   };
 
   test("set passwords come from secret config (no generated password); htpasswd is deterministic", async () => {
-    const secrets = { registryPassword: "reg-pass-1", traefikDashboardPassword: "dash-pass-1" };
+    const secrets = {
+      registryPassword: "reg-pass-1",
+      traefikDashboardPassword: "dash-pass-1",
+      stackSecrets: JSON.stringify({ DB_PASSWORD: "db-pass-1" }),
+    };
     const a = await runProgram({ stackFile: "Pulumi.dev.yaml", secrets });
     const b = await runProgram({ stackFile: "Pulumi.dev.yaml", secrets });
     const c = await runProgram({
@@ -260,6 +264,8 @@ describe("Pulumi.dev.yaml variations", () => {
     expect(generated.map((p) => p.name).sort()).toEqual([
       "swarmform-dev-dashboard-password",
       "swarmform-dev-registry-password",
+      // popcube's db_password secret (`environment: DB_PASSWORD`), with no stackSecrets.DB_PASSWORD set.
+      "swarmform-dev-stack-maxime-secret-db_password-value",
     ]);
     for (const p of generated) expect(p.additionalSecretOutputs).toContain("result");
     expect(run.secretOutputs).toEqual(expect.arrayContaining(["registryPassword", "dashboardPassword"]));

@@ -8,6 +8,7 @@ import {
   checkPorts,
   checkRoutes,
   checkSecrets,
+  stackSecretNamesOf,
   checkStackNames,
   checkSubnets,
   checkUniqueHosts,
@@ -32,7 +33,12 @@ function specOf(extra: Record<string, unknown> = {}, stacks: StackSpec[] = []): 
   return {
     ...platform,
     stacks,
-    secretsSet: { registryPassword: false, traefikDashboardPassword: false, sshPrivateKey: false },
+    secretsSet: {
+      registryPassword: false,
+      traefikDashboardPassword: false,
+      sshPrivateKey: false,
+      stackSecrets: false,
+    },
   };
 }
 
@@ -315,11 +321,25 @@ describe("secrets", () => {
     expect(checkSecrets({}, [], "existing")).toEqual([]);
   });
 
+  it("stackSecrets: must be a secret map of strings; only its names reach the spec", () => {
+    expect(lines(checkSecrets({ stackSecrets: { DB_PASSWORD: "clear" } }, [], "existing"))).toEqual([
+      "swarmform:stackSecrets: must be a secret; set it with: pulumi config set --secret --path 'stackSecrets.NAME' <value>",
+    ]);
+    expect(lines(checkSecrets({ stackSecrets: ["x"] }, ["stackSecrets"], "existing"))).toEqual([
+      "swarmform:stackSecrets: must be a map of NAME: value (strings), read by stack secrets declared with `environment: NAME`",
+    ]);
+    const fromFile = { stackSecrets: { DB_PASSWORD: { secure: "v1:x" }, API_KEY: { secure: "v1:y" } } };
+    expect(checkSecrets(fromFile, ["stackSecrets"], "existing")).toEqual([]);
+    expect(stackSecretNamesOf(fromFile)).toEqual(["API_KEY", "DB_PASSWORD"]);
+    expect(stackSecretNamesOf({})).toEqual([]);
+  });
+
   it("tells which secrets are set", () => {
     expect(secretsSetOf({ registryPassword: "p", sshPrivateKey: "k" }, ["registryPassword"])).toEqual({
       registryPassword: true,
       traefikDashboardPassword: false,
       sshPrivateKey: false,
+      stackSecrets: false,
     });
   });
 });
