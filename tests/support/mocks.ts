@@ -449,7 +449,12 @@ export function sampleClusterSpec(over: Partial<ClusterSpec> = {}): ClusterSpec 
       retention: "15d",
     },
     stacks: [],
-    secretsSet: { registryPassword: false, traefikDashboardPassword: false, sshPrivateKey: false, stackSecrets: false },
+    secretsSet: {
+      registryPassword: false,
+      traefikDashboardPassword: false,
+      sshPrivateKey: false,
+      stackSecrets: false,
+    },
   };
   return { ...base, ...over };
 }
