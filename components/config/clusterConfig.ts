@@ -160,6 +160,9 @@ export const clusterConfigSchema = strict({
       email: z.email({ error: "must be an e-mail address (the ACME account, e.g. ops@popcube.xyz)" }),
       caServer: z.url({ error: "must be an https URL of an ACME directory" }).optional(),
       resolverName: name("resolver name").default("letsencrypt"),
+      challenge: z
+        .enum(["tls", "http"], { error: "must be tls (TLS-ALPN-01 on websecure) or http (HTTP-01 on web)" })
+        .default("tls"),
       // Parsed from {} when absent, so a missing acme block reports `traefik.acme.email` as required.
     }).prefault({} as { email: string }),
     dashboard: strict({

@@ -46,7 +46,7 @@ describe("defaults", () => {
     expect(platform.traefik).toEqual({
       image: "traefik:v3.7",
       placementLabel: "swarmform.traefik=true",
-      acme: { email: "ops@popcube.xyz", resolverName: "letsencrypt" },
+      acme: { email: "ops@popcube.xyz", resolverName: "letsencrypt", challenge: "tls" },
       dashboard: { enabled: false, host: "traefik.dev.popcube.xyz", user: "admin" },
       ports: { web: 80, websecure: 443, registry: 5000 },
     });
@@ -249,5 +249,16 @@ describe("Pulumi.yaml", () => {
       (key) => !new RegExp(`^ {2}(#\\s+)?${key}[:\\s]`, "m").test(block),
     );
     expect(undocumented).toEqual([]);
+  });
+});
+
+describe("traefik.acme.challenge", () => {
+  it("is tls by default, takes http, and rejects anything else naming the key", () => {
+    const withChallenge = (challenge: unknown) =>
+      parseClusterConfig(minimal({ traefik: { acme: { email: "ops@popcube.xyz", challenge } } }));
+    expect(withChallenge("http").config?.traefik.acme.challenge).toBe("http");
+    expect(withChallenge("dns").issues.map(formatIssue)).toEqual([
+      'swarmform:traefik.acme.challenge: must be tls (TLS-ALPN-01 on websecure) or http (HTTP-01 on web); got "dns"',
+    ]);
   });
 });
