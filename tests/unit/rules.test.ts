@@ -18,6 +18,7 @@ import {
   secretsSetOf,
 } from "../../components/config/rules";
 import { ClusterSpec, HostSpec, PortSpec, ServiceSpec, StackSpec } from "../../components/config/types";
+import { sampleServiceSpec } from "../support/mocks";
 
 /** A resolved spec from a config map (with the required keys filled in), without stacks. */
 function specOf(extra: Record<string, unknown> = {}, stacks: StackSpec[] = []): ClusterSpec {
@@ -44,26 +45,15 @@ function specOf(extra: Record<string, unknown> = {}, stacks: StackSpec[] = []): 
 
 /** A service as the stack importer would produce it; `line` is its line in `stacks/<stack>.yaml`. */
 function service(stack: string, key: string, line: number, more: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
+  return sampleServiceSpec({
     stack,
     key,
     name: `${stack}_${key}`,
-    image: "nginx:1.27",
-    environment: {},
-    networks: [],
-    mounts: [],
-    secrets: [],
-    configs: [],
-    ports: [],
-    mode: "replicated",
-    replicas: 1,
     labels: {},
     containerLabels: {},
-    constraints: [],
-    preferences: [],
     origin: { file: `stacks/${stack}.yaml`, line },
     ...more,
-  };
+  });
 }
 
 function stackOf(name: string, services: ServiceSpec[]): StackSpec {
