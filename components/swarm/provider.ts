@@ -314,6 +314,8 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     if (!news.name) failures.push({ property: "name", reason: "name is required" });
     if (!news.address) failures.push({ property: "address", reason: "address is required" });
+    if (typeof news.privateKey !== "string" || news.privateKey === "")
+      failures.push({ property: "privateKey", reason: "privateKey must be the SSH private key text" });
     if (news.role !== "manager" && news.role !== "worker")
       failures.push({ property: "role", reason: "role must be manager or worker" });
     if (news.bootstrap && news.role !== "manager")
