@@ -2,8 +2,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ConfigError } from "../config/errors";
+import { checkExternalFileRefs } from "../config/rules";
 import { ClusterSpec, SecretKey } from "../config/types";
-import { workloadIssues } from "../workloads/checks";
 import { AppStack } from "../workloads/AppStack";
 import { Monitoring } from "../workloads/Monitoring";
 import { Networks } from "../workloads/Networks";
@@ -75,7 +75,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
 
   constructor(name: string, args: SwarmClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     // Problems the config layer cannot see: reported before any resource is registered.
-    const issues = workloadIssues(args.spec);
+    const issues = checkExternalFileRefs(args.spec.stacks);
     if (issues.length > 0) throw new ConfigError(issues);
     super("swarmform:index:SwarmCluster", name, {}, opts);
     const { spec } = args;

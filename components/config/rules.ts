@@ -403,6 +403,29 @@ export function secretsSetOf(
   ) as Record<SecretKey, boolean>;
 }
 
+/**
+ * External configs/secrets that a service uses: the swarm API needs their ids, and the docker provider
+ * cannot look a config or secret up by name, so such a service would be rejected at `pulumi up`.
+ */
+export function checkExternalFileRefs(stacks: readonly StackSpec[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const stack of stacks) {
+    for (const kind of ["configs", "secrets"] as const) {
+      const used = new Set(stack.services.flatMap((s) => s[kind].map((r) => r.key)));
+      for (const f of stack[kind].filter((f) => f.external && used.has(f.key))) {
+        const how = kind === "secrets" ? "`file:` or `environment:`" : "`file:`";
+        issues.push({
+          origin: f.origin,
+          message:
+            `external ${kind.slice(0, -1)} "${f.name}" is not supported: Swarmform needs to create it to know its id; ` +
+            `define it in the stack file with ${how} instead`,
+        });
+      }
+    }
+  }
+  return issues;
+}
+
 /** Every cross-cutting rule over a resolved spec. */
 export function checkClusterSpec(spec: ClusterSpec): ConfigIssue[] {
   const derived = spec.nodes.hosts.length > 0;
@@ -423,5 +446,6 @@ export function checkClusterSpec(spec: ClusterSpec): ConfigIssue[] {
     ...checkPorts(spec),
     ...checkRoutes(spec),
     ...checkStackNames(spec),
+    ...checkExternalFileRefs(spec.stacks),
   ];
 }

@@ -3,7 +3,6 @@ export * from "./serviceArgs";
 export * from "./content";
 export * from "./platform";
 export * from "./provider";
-export * from "./checks";
 export { Networks, NetworksArgs } from "./Networks";
 export { Traefik, TraefikArgs } from "./Traefik";
 export { Registry, RegistryArgs } from "./Registry";

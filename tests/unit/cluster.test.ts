@@ -5,7 +5,7 @@ import * as path from "path";
 import { createHash } from "crypto";
 import type { ClusterSpec, StackSpec } from "../../components/config/types";
 import { clusterUrls } from "../../components/cluster/SwarmCluster";
-import { workloadIssues } from "../../components/workloads/checks";
+import { checkExternalFileRefs } from "../../components/config/rules";
 import {
   decodeData,
   DOCKER_TYPES as T,
@@ -219,7 +219,7 @@ describe("SwarmCluster seams and switches", () => {
   }, 120_000);
 });
 
-describe("workload checks", () => {
+describe("external configs and secrets", () => {
   test("a service using an external secret or config is rejected before any resource exists", async () => {
     const ext = {
       ...stack,
@@ -238,8 +238,8 @@ describe("workload checks", () => {
         }),
       ],
     };
-    expect(workloadIssues(sampleClusterSpec({ stacks: [stack] }))).toEqual([]);
-    const issues = workloadIssues(sampleClusterSpec({ stacks: [ext] }));
+    expect(checkExternalFileRefs([stack])).toEqual([]);
+    const issues = checkExternalFileRefs([ext]);
     expect(
       issues.map((i) => [i.origin, /external (secret|config) "shared_(token|conf)"/.test(i.message)]),
     ).toEqual([

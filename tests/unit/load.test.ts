@@ -214,6 +214,38 @@ describe("loadClusterSpec", () => {
   });
 });
 
+describe("external configs and secrets used by a service", () => {
+  it("are reported at their stack-file line before anything is registered", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-load-"));
+    fs.writeFileSync(
+      path.join(dir, "ext.yaml"),
+      [
+        "services:",
+        "  web:",
+        "    image: nginx:1.27",
+        "    secrets: [token]",
+        "secrets:",
+        "  token:",
+        "    external: true",
+        "",
+      ].join("\n"),
+    );
+    const config = {
+      environment: "dev",
+      domain: "example.com",
+      docker: { host: "unix:///var/run/docker.sock" },
+      traefik: { acme: { email: "ops@example.com" } },
+      stacks: ["ext.yaml"],
+    };
+    const issues = issuesOf(() =>
+      loadClusterSpec({ project: "swarmform", stack: "dev", config, secretKeys: [], rootDir: dir, env: {} }),
+    );
+    expect(issues).toEqual([
+      'ext.yaml:6 (secrets.token): external secret "token" is not supported: Swarmform needs to create it to know its id; define it in the stack file with `file:` or `environment:` instead',
+    ]);
+  });
+});
+
 describe("loadClusterSpecFromPulumi", () => {
   const mocks = { newResource: () => ({ id: "id", state: {} }), call: () => ({}) };
 
