@@ -1,16 +1,12 @@
 // `swarmform render FILE... [--stack NAME]`: the service model that the program registers for the given
 // stack files, as JSON, with x-traefik expanded by the platform settings of the stack.
 import * as path from "path";
-import { parseClusterConfig, resolvePlatform } from "../components/config/clusterConfig";
-import { parseStackFile, TraefikPlatform } from "../components/config/compose";
+import { parseClusterConfig, PlatformSpec, resolvePlatform } from "../components/config/clusterConfig";
+import { parseStackFile } from "../components/config/compose";
 import { ConfigError } from "../components/config/errors";
-import {
-  defaultTraefikPlatform,
-  readPulumiStackFile,
-  stackVarsOf,
-  traefikPlatformOf,
-} from "../components/config/load";
-import { ConfigIssue, ServiceSpec, StackSpec } from "../components/config/types";
+import { readPulumiStackFile, stackVarsOf, traefikPlatformOf } from "../components/config/load";
+import { checkPorts, checkRoutes, secretsSetOf } from "../components/config/rules";
+import { ClusterSpec, ConfigIssue, ServiceSpec, StackSpec } from "../components/config/types";
 import {
   CliContext,
   EXIT,
@@ -26,8 +22,9 @@ export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME]
 Prints, as JSON on stdout, the services the program registers for the stack files FILE...:
 {"services":[{"name","image","mode","replicas","labels","containerLabels","networks","constraints",
 "ports","updateConfig"}]}. x-traefik routes are expanded with the Traefik settings of --stack (default:
-the defaults, public network swarmform-local_public). \${VAR} comes from the environment, and also from
-stackVariables of --stack. Problems go to stderr, one per line.
+the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from the environment,
+and also from stackVariables of --stack. Also reported: a port published twice and a host+path routed by
+two services, across the files and the platform (Traefik's ports and hosts). Problems go to stderr, one per line.
 
 Options:
   --stack NAME   take the platform settings from Pulumi.NAME.yaml
@@ -65,18 +62,29 @@ export function renderService(s: ServiceSpec): RenderedService {
   };
 }
 
-/** Platform settings and variables from Pulumi.NAME.yaml; throws a ConfigError when its config is invalid. */
-function settingsOfStack(
-  stack: string,
+/** The platform of `swarmform render` without --stack: the defaults of a `local` stack. */
+const DEFAULT_RENDER_CONFIG = {
+  environment: "local",
+  domain: "localhost",
+  docker: { host: "unix:///var/run/docker.sock" },
+  traefik: { acme: { email: "ops@example.com" } },
+};
+
+/**
+ * Platform and variables for rendering: from Pulumi.NAME.yaml with --stack, else the `local` defaults.
+ * Throws a ConfigError when that config is invalid.
+ */
+function settingsOf(
+  stack: string | undefined,
   ctx: CliContext,
-): { platform: TraefikPlatform; vars: Record<string, string | undefined> } {
-  const read = readPulumiStackFile(stackConfigPath(ctx.root, stack));
-  const parsed = parseClusterConfig(read.config);
+): { platform: PlatformSpec; vars: Record<string, string | undefined> } {
+  const read = stack !== undefined ? readPulumiStackFile(stackConfigPath(ctx.root, stack)) : undefined;
+  const parsed = parseClusterConfig(read?.config ?? DEFAULT_RENDER_CONFIG);
   if (!parsed.config) throw new ConfigError(parsed.issues);
-  const resolved = resolvePlatform(parsed.config, { project: read.project ?? "swarmform", stack });
+  const ids = { project: read?.project ?? "swarmform", stack: stack ?? "local" };
   return {
-    platform: traefikPlatformOf(resolved.platform),
-    vars: stackVarsOf(ctx.env, parsed.config.stackVariables),
+    platform: resolvePlatform(parsed.config, ids).platform,
+    vars: read ? stackVarsOf(ctx.env, parsed.config.stackVariables) : ctx.env,
   };
 }
 
@@ -89,17 +97,22 @@ export function runRender(args: readonly string[], ctx: CliContext): number {
   }
   if (opts.positionals.length === 0) throw new UsageError("render: give at least one stack file");
   return reportConfigErrors(ctx.io, () => {
-    const { platform, vars } =
-      opts.stack !== undefined
-        ? settingsOfStack(opts.stack, ctx)
-        : { platform: defaultTraefikPlatform("swarmform", "local"), vars: ctx.env };
+    const { platform, vars } = settingsOf(opts.stack, ctx);
     const stacks: StackSpec[] = [];
     const issues: ConfigIssue[] = [];
     for (const file of opts.positionals) {
-      const result = parseStackFile(path.resolve(file), { displayPath: file, vars, platform });
+      const result = parseStackFile(path.resolve(file), {
+        displayPath: file,
+        vars,
+        platform: traefikPlatformOf(platform),
+      });
       issues.push(...result.issues);
       if (result.stack) stacks.push(result.stack);
     }
+    // What the program would reject across these files and the platform: a port published twice, a
+    // host+path routed by two services.
+    const spec: ClusterSpec = { ...platform, stacks, secretsSet: secretsSetOf({}, []) };
+    if (issues.length === 0) issues.push(...checkPorts(spec), ...checkRoutes(spec));
     if (issues.length > 0) {
       printIssues(ctx.io, issues);
       return EXIT.invalid;

@@ -8,7 +8,6 @@ import { parseDocument } from "yaml";
 import {
   parseClusterConfig,
   partialClusterConfig,
-  physicalNetworkName,
   PlatformSpec,
   resolvePlatform,
   StackEntry,
@@ -140,15 +139,6 @@ export function traefikPlatformOf(
     publicNetwork: pub?.physicalName ?? platform.publicNetwork,
     entrypoint: ROUTE_ENTRYPOINT,
     certResolver: platform.traefik.acme.resolverName,
-  };
-}
-
-/** The Traefik settings used when there is no valid config: all defaults. */
-export function defaultTraefikPlatform(project: string, stack: string): TraefikPlatform {
-  return {
-    publicNetwork: physicalNetworkName(project, stack, "public"),
-    entrypoint: ROUTE_ENTRYPOINT,
-    certResolver: "letsencrypt",
   };
 }
 

@@ -150,6 +150,27 @@ describe("render", () => {
   });
 });
 
+describe("render: what the program would reject across files", () => {
+  it("a port published twice and a host+path routed twice, naming both services; Traefik owns 443", () => {
+    const dir = "tests/fixtures/config/render";
+    const r = swarmform(["render", `${dir}/collide-a.yaml`, `${dir}/collide-b.yaml`], ROOT);
+    expect([r.code, r.stdout]).toEqual([1, ""]);
+    const lines = nonEmptyLines(r.stderr);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /collide-b\.yaml:2 \(services\.shop\.ports\): port 8080\/tcp is published by both service collide-a_shop .* and service collide-b_shop/,
+        ),
+        expect.stringMatching(/port 443\/tcp is published by both .*traefik.* and service collide-b_shop/i),
+        expect.stringMatching(
+          /Traefik route shop\.example\.com\/ is routed by both service collide-a_shop .* and service collide-b_shop/,
+        ),
+      ]),
+    );
+    expect(lines).toHaveLength(3);
+  });
+});
+
 describe("testbed dispatch", () => {
   it("finds the optional testbed module, and reports a missing one as absent", () => {
     expect(typeof loadTestbed()?.runTestbedCommand).toBe("function");
