@@ -109,7 +109,15 @@ export function traefikArgs(spec: ClusterSpec): string[] {
     `${r}.storage=${ACME_STORAGE}`,
     t.acme.challenge === "http" ? `${r}.httpchallenge.entrypoint=web` : `${r}.tlschallenge=true`,
   ];
-  if (spec.registry.enabled) args.push(`--entrypoints.registry.address=:${ENTRYPOINTS.registry}`);
+  if (spec.registry.enabled) {
+    args.push(
+      `--entrypoints.registry.address=:${ENTRYPOINTS.registry}`,
+      // Traefik v3 cuts a request body read after 60 s by default, which breaks pushes of large layers
+      // (the seed's api image is 332 MB): no read/write timeout on the registry entrypoint.
+      "--entrypoints.registry.transport.respondingTimeouts.readTimeout=0s",
+      "--entrypoints.registry.transport.respondingTimeouts.writeTimeout=0s",
+    );
+  }
   if (spec.monitoring.enabled) {
     args.push(
       `--entrypoints.metrics.address=:${TRAEFIK_METRICS_PORT}`,
