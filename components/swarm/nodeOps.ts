@@ -224,6 +224,9 @@ export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?:
     }
     trace(m.node.name, command, t0, r.code);
     if (r.code === 0 || Date.now() >= deadline) return r;
+    // A failed precondition (e.g. "node ... is not down and can't be removed") will not pass by waiting:
+    // the caller decides what to do (removeNode then uses --force after a confirmed leave).
+    if (/FailedPrecondition/.test(r.stderr)) return r;
     if (
       /not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(r.stderr) &&
       m.candidates
