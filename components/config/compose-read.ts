@@ -2,7 +2,7 @@
 // file:line and a dotted path. Used by the Compose stack importer (compose.ts).
 import { interpolate, InterpolationVars } from "./interpolate";
 import { ConfigIssue } from "./types";
-import { YEntry, YMap, YNode, YScalar, YSeq } from "./yamlSource";
+import { YEntry, YMap, YNode, YSeq } from "./yamlSource";
 
 /** Collects issues for one file. */
 export class IssueSink {
@@ -174,13 +174,6 @@ export class Reader {
 
 function strValue(node: YNode): string {
   return node.kind === "scalar" && typeof node.value === "string" ? ` "${node.value}"` : "";
-}
-
-/** The scalar node's value as a label/env value: strings as they are, numbers and booleans as text, null as undefined. */
-export function scalarText(node: YScalar): string | undefined {
-  if (node.value === null) return undefined;
-  if (typeof node.value === "number") return node.raw ?? String(node.value);
-  return String(node.value);
 }
 
 /** Reads labels in list (`k=v`) or map form. Values are strings; `null` map values become "". */
