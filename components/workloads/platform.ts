@@ -4,6 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as YAML from "yaml";
 import { ClusterSpec, MountSpec, NetworkSpec, ServiceSpec } from "../config/types";
 import { keyOrigin } from "../config/errors";
+import { ROUTE_ENTRYPOINT } from "../config/load";
 import {
   apiRouterLabels,
   basicAuthMiddlewareLabels,
@@ -152,7 +153,7 @@ export function traefikService(spec: ClusterSpec): ServiceSpec {
       ...apiRouterLabels({
         router: `${ns}-dashboard`,
         hosts: [t.dashboard.host],
-        entrypoint: "websecure",
+        entrypoint: ROUTE_ENTRYPOINT,
         certResolver: t.acme.resolverName,
         middlewares: [`${authMiddleware(spec)}@swarm`],
       }),
@@ -317,7 +318,7 @@ export function prometheusService(spec: ClusterSpec, configName: string): Servic
         tls: true,
       },
       network: publicNetworkName(spec),
-      entrypoint: "websecure",
+      entrypoint: ROUTE_ENTRYPOINT,
       certResolver: spec.traefik.acme.resolverName,
     }),
     origin: keyOrigin("monitoring"),
