@@ -7,6 +7,7 @@ import { closeAllTransports } from "../../components/swarm/transport";
 import { runTestbedCommand } from "../../cli/testbed";
 import {
   checkPrerequisites,
+  isAlive,
   loadTestbed,
   startTestbed,
   stopTestbed,
@@ -28,15 +29,6 @@ afterAll(async () => {
   await closeAllTransports();
   await stopTestbed(NAME);
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("testbed", () => {
   it("starts N hosts whose docker answers over SSH with the host's own name", async () => {
@@ -118,7 +110,7 @@ describe("testbed", () => {
     await run(tb, "h3", "docker run -d --name leftover busybox:testbed sleep 1000");
     await closeAllTransports();
     tb = await startTestbed({ hosts: 2, name: NAME });
-    for (const pid of oldDockerPids) expect(alive(pid)).toBe(false);
+    for (const pid of oldDockerPids) expect(isAlive(pid)).toBe(false);
     const namespaces = fs.readdirSync("/run/netns").filter((n) => n.startsWith(`sftb-${NAME}-`));
     expect(namespaces.sort()).toEqual([`sftb-${NAME}-h1`, `sftb-${NAME}-h2`]);
     expect(fs.existsSync(path.join(STATE_ROOT, NAME, "h3"))).toBe(false);

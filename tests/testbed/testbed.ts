@@ -216,20 +216,22 @@ function containerIds(dataDir: string): string[] {
   return ids;
 }
 
+/** True while a process with this pid exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function killAndWait(pids: number[], timeoutMs: number): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGTERM");
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, "SIGTERM");
   const deadline = Date.now() + timeoutMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(100);
-  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
-  while (pids.some(alive) && Date.now() < deadline + 5000) await sleep(100);
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  while (pids.some(isAlive) && Date.now() < deadline + 5000) await sleep(100);
 }
 
 /** Unmounts everything mounted at or below one of `roots`, deepest first (lazily). */
