@@ -3,7 +3,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec, NodesSpec } from "../config/types";
-import type { NodeSsh, NodeTimeouts } from "./nodeOps";
+import { NodeSsh, nodeSshOf, NodeTimeouts } from "./nodeOps";
 import { SwarmNode } from "./provider";
 import { membershipPlan } from "./membershipPlan";
 
@@ -49,7 +49,7 @@ export class SwarmMembership extends pulumi.ComponentResource {
     super("swarmform:swarm:SwarmMembership", name, {}, opts);
     const plan = membershipPlan(args.hosts);
     const privateKey = pulumi.secret(args.privateKey);
-    const managers: NodeSsh[] = plan.managers.map((h) => sshOf(h));
+    const managers: NodeSsh[] = plan.managers.map((h) => nodeSshOf(h));
     const init = {
       defaultAddrPool: [...args.swarm.defaultAddrPool],
       dataPathPort: args.swarm.dataPathPort,
@@ -61,7 +61,7 @@ export class SwarmMembership extends pulumi.ComponentResource {
       new SwarmNode(
         `${name}-${h.name}`,
         {
-          ...sshOf(h),
+          ...nodeSshOf(h),
           privateKey,
           role: h.role,
           availability: h.availability,
@@ -120,16 +120,6 @@ export class SwarmMembership extends pulumi.ComponentResource {
       workerToken: this.workerToken,
     });
   }
-}
-
-function sshOf(h: HostSpec): NodeSsh {
-  return {
-    name: h.name,
-    address: h.address,
-    port: h.port,
-    user: h.user,
-    ...(h.hostKeyFingerprint ? { hostKeyFingerprint: h.hostKeyFingerprint } : {}),
-  };
 }
 
 /** `ssh://user@address`, with `:port` unless 22. */

@@ -41,6 +41,17 @@ export interface NodeSsh {
   readonly hostKeyFingerprint?: string;
 }
 
+/** The SSH part of a host or node description (a HostSpec, SwarmNodeInputs, ...); an unset fingerprint is left out. */
+export function nodeSshOf(p: NodeSsh): NodeSsh {
+  return {
+    name: p.name,
+    address: p.address,
+    port: p.port,
+    user: p.user,
+    ...(p.hostKeyFingerprint ? { hostKeyFingerprint: p.hostKeyFingerprint } : {}),
+  };
+}
+
 /** Bounds on every wait, in seconds. */
 export interface NodeTimeouts {
   /** Wait for SSH and the docker daemon on create/update. Default 120. */

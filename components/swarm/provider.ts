@@ -19,6 +19,7 @@ import {
   Manager,
   NodeSsh,
   NodeTimeouts,
+  nodeSshOf,
   onManager,
   probe,
   promote,
@@ -91,20 +92,10 @@ function ctxOf(p: SwarmNodeInputs): Ctx {
   };
 }
 
-function selfOf(p: SwarmNodeInputs): NodeSsh {
-  return {
-    name: p.name,
-    address: p.address,
-    port: p.port,
-    user: p.user,
-    hostKeyFingerprint: p.hostKeyFingerprint,
-  };
-}
-
 /** Managers to ask: the configured list, plus this node if it is (meant to be) a manager. */
 function candidatesOf(p: SwarmNodeInputs): NodeSsh[] {
   const list = [...p.managers];
-  if (!list.some((m) => m.name === p.name)) list.push(selfOf(p));
+  if (!list.some((m) => m.name === p.name)) list.push(nodeSshOf(p));
   return list;
 }
 
@@ -134,7 +125,7 @@ async function converge(
   known?: NodeObservation,
 ): Promise<NodeObservation> {
   const ctx = ctxOf(p);
-  const self = selfOf(p);
+  const self = nodeSshOf(p);
   let actual = known ?? (await inspectNode(m, ctx, nodeId));
   if (!actual)
     throw new Error(`${describeNode(self)}: node ${nodeId} is not known to manager ${m.node.name}`);
@@ -176,7 +167,7 @@ interface Membership {
 /** Makes the host a member of the swarm (init, join or adopt); returns the manager to use and the node id. */
 async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<Membership> {
   const ctx = ctxOf(p);
-  const self = selfOf(p);
+  const self = nodeSshOf(p);
   const advertise = p.advertiseAddress ?? p.address;
   // The node itself, and a manager of the swarm other than this node (for the bootstrap node: maybe none yet).
   let [info, m] = await Promise.all([waitReady(self, ctx), findManager(candidatesOf(p), ctx, p.name)]);
@@ -264,7 +255,7 @@ function tokensFor(p: SwarmNodeInputs, m: Manager) {
 
 async function removeFromSwarm(p: SwarmNodeOutputs): Promise<void> {
   const ctx = ctxOf(p);
-  const self = selfOf(p);
+  const self = nodeSshOf(p);
   const info = await probe(self, ctx);
   const selfActive = info !== undefined && info.localNodeState === "active" && info.nodeId === p.nodeId;
   const m = await findManager(candidatesOf(p), ctx, p.name);
@@ -349,7 +340,7 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
 
   async read(id: string, props: SwarmNodeOutputs) {
     const ctx = ctxOf(props);
-    const self = selfOf(props);
+    const self = nodeSshOf(props);
     const [m, info] = await Promise.all([requireManager(candidatesOf(props), ctx, self), probe(self, ctx)]);
     const [obs, tokens] = await Promise.all([inspectNode(m, ctx, props.nodeId), tokensFor(props, m)]);
     const outs = outputsOf(props, m, props.nodeId, obs, tokens);
@@ -361,7 +352,7 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
 
   async update(_id: string, olds: SwarmNodeOutputs, news: SwarmNodeInputs) {
     const ctx = ctxOf(news);
-    const self = selfOf(news);
+    const self = nodeSshOf(news);
     if (news.bootstrap && olds.init && news.init) {
       const o = olds.init;
       const n = news.init;
