@@ -16,7 +16,7 @@ import {
 } from "./clusterConfig";
 import { parseStackFile, TraefikPlatform } from "./compose";
 import { ConfigError, formatIssue } from "./errors";
-import { checkClusterSpec, checkSecrets, secretsSetOf, stackSecretNamesOf } from "./rules";
+import { checkClusterSpec, checkSecrets, isEncryptedValue, secretsSetOf, stackSecretNamesOf } from "./rules";
 import { ClusterSpec, ConfigIssue, StackSpec } from "./types";
 
 /** The config namespace of this project. */
@@ -35,11 +35,10 @@ export interface PulumiStackFile {
   readonly project?: string;
 }
 
-/** True for a Pulumi secret value as stored in a stack file: `{ secure: "v1:..." }`. */
+/** True for a value that is, or contains, a Pulumi secret as stored in a stack file. */
 function isSecure(value: unknown): boolean {
   if (value === null || typeof value !== "object") return false;
-  if (!Array.isArray(value) && typeof (value as { secure?: unknown }).secure === "string") return true;
-  return Object.values(value).some(isSecure);
+  return isEncryptedValue(value) || Object.values(value).some(isSecure);
 }
 
 /** Parses a YAML file, or throws a ConfigError at file:line. */

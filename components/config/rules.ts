@@ -380,11 +380,19 @@ export function checkSecrets(
   return issues;
 }
 
+/** A Pulumi secret as a stack file stores it: `{ secure: "v1:..." }`. */
+export function isEncryptedValue(value: unknown): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof (value as { secure?: unknown }).secure === "string"
+  );
+}
+
 /** A map of strings; in a stack file each value may still be encrypted (`{ secure: ... }`). */
 function isStringMap(v: unknown): v is Record<string, unknown> {
-  const isValue = (x: unknown) =>
-    typeof x === "string" ||
-    (typeof x === "object" && x !== null && typeof (x as { secure?: unknown }).secure === "string");
+  const isValue = (x: unknown) => typeof x === "string" || isEncryptedValue(x);
   return typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every(isValue);
 }
 
