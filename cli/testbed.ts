@@ -1,6 +1,6 @@
 // `swarmform testbed up|down|status|load-image`: the multi-host testbed for humans (see tests/testbed/testbed.ts).
 
-import { closeAllTransports } from "../components/swarm/transport";
+import { closeAllTransports } from "../components/hosts/transport";
 import { loadTestbed, startTestbed, stopTestbed, Testbed } from "../tests/testbed/testbed";
 
 const USAGE = [

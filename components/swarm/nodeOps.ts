@@ -3,7 +3,7 @@
 // Serialization: the dynamic provider captures these functions. They use no module-level mutable
 // state (the test event log lives on globalThis) and require node modules inside function bodies.
 
-import { sshTransport, Transport } from "./transport";
+import { sshTransport, Transport } from "../hosts/transport";
 import {
   Availability,
   blockingTasks,

@@ -18,7 +18,7 @@ import type { HostSpec } from "../../components/config/types";
 import { membershipPlan } from "../../components/swarm/membershipPlan";
 import { NodeSsh } from "../../components/swarm/nodeOps";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
-import { closeAllTransports } from "../../components/swarm/transport";
+import { closeAllTransports } from "../../components/hosts/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;

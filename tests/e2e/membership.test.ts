@@ -7,7 +7,7 @@
 // faults. Each test depends on the state the previous ones left.
 
 import * as pulumi from "@pulumi/pulumi";
-import { closeAllTransports } from "../../components/swarm/transport";
+import { closeAllTransports } from "../../components/hosts/transport";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
 import { NodeSsh } from "../../components/swarm/nodeOps";
 import {

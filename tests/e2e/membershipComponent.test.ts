@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../../components/config/types";
 import { SwarmMembership } from "../../components/swarm/SwarmMembership";
 import { swarmNodeProvider } from "../../components/swarm/provider";
-import { closeAllTransports } from "../../components/swarm/transport";
+import { closeAllTransports } from "../../components/hosts/transport";
 import { NODE_LS_FORMAT, parseNodeList } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
 

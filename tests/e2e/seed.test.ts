@@ -4,7 +4,7 @@
 
 import bcrypt from "bcryptjs";
 import * as crypto from "crypto";
-import { closeAllTransports } from "../../components/swarm/transport";
+import { closeAllTransports } from "../../components/hosts/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { formSwarm, run, waitUntil } from "../testbed/swarm";
 

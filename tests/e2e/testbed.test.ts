@@ -3,7 +3,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import { closeAllTransports } from "../../components/swarm/transport";
+import { closeAllTransports } from "../../components/hosts/transport";
 import { runTestbedCommand } from "../../cli/testbed";
 import {
   checkPrerequisites,

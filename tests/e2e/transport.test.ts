@@ -9,7 +9,7 @@ import {
   sshConnectionCount,
   sshTransport,
   SshTarget,
-} from "../../components/swarm/transport";
+} from "../../components/hosts/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { run, waitUntil } from "../testbed/swarm";
 import { loadSerialized } from "../testbed/serialize";

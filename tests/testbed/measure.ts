@@ -1,7 +1,7 @@
 // Measures the testbed: time to start N hosts, one new SSH connection, one exec on a reused connection.
 // Run as root: npx ts-node --transpile-only tests/testbed/measure.ts [hosts] [name]
 
-import { closeAllTransports, sshTransport } from "../../components/swarm/transport";
+import { closeAllTransports, sshTransport } from "../../components/hosts/transport";
 import { startTestbed } from "./testbed";
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 // Helpers for tests on the testbed: form a swarm with plain docker commands over the transport, and poll.
 
-import { ExecResult } from "../../components/swarm/transport";
+import { ExecResult } from "../../components/hosts/transport";
 import { Testbed } from "./testbed";
 
 /** Runs a command on a testbed host and throws (naming host, command and stderr) unless it exits 0. */

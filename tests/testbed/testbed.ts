@@ -12,7 +12,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { ExecResult, SshTarget, Transport, sshTransport } from "../../components/swarm/transport";
+import { ExecResult, SshTarget, Transport, sshTransport } from "../../components/hosts/transport";
 
 export const BRIDGE = "sftb0";
 export const SUBNET_PREFIX = "10.213.47";

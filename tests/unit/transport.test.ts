@@ -11,7 +11,7 @@ import {
   localTransport,
   redact,
   sshTransport,
-} from "../../components/swarm/transport";
+} from "../../components/hosts/transport";
 
 const keys = utils.generateKeyPairSync("ed25519");
 

@@ -1,4 +1,4 @@
-// Transport: run a shell command on a node, over SSH (one pooled connection per host) or locally.
+// Transport (hosts layer): run a shell command on a host, over SSH (one pooled connection per host) or locally.
 //
 // Everything here must keep working after Pulumi serializes a dynamic provider's functions:
 // node modules are required inside the functions, and the connection pool lives on globalThis
