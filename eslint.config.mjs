@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "bin/dist/**", "coverage/**", "*.mjs", "jest.config.js"] },
+  { ignores: ["node_modules/**", "dist/**", "coverage/**", "*.mjs", "jest.config.js"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],

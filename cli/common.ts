@@ -11,10 +11,11 @@ export interface CliIo {
   err(line: string): void;
 }
 
-/** Context of a command: output and the project root (where Pulumi.yaml and stacks/ are). */
+/** Context of a command: output, the working directory, and the environment. */
 export interface CliContext {
   readonly io: CliIo;
-  readonly root: string;
+  /** Where the command runs: relative FILE arguments and the search for the project start here. */
+  readonly cwd: string;
   /** Variables for `${VAR}` in stack files. */
   readonly env: Record<string, string | undefined>;
 }
@@ -25,33 +26,91 @@ export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 /** A bad command line; the caller prints the message and the usage, and exits 2. */
 export class UsageError extends Error {}
 
-/** Parsed options of a command: `--stack NAME`, `--help`, and positionals. */
-export interface CommandArgs {
-  readonly stack?: string;
-  readonly help: boolean;
+/** No Swarmform project where the command runs: printed without the usage, exit 2. */
+export class NoProjectError extends Error {}
+
+/**
+ * The project root: the nearest directory at or above `cwd` that holds Pulumi.yaml (so the CLI works on
+ * the project it is run in, not on the copy it was installed from). Throws a NoProjectError otherwise.
+ */
+export function findProjectRoot(cwd: string): string {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) return dir;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new NoProjectError(
+    `no Pulumi.yaml in ${path.resolve(cwd)} or any directory above it: run swarmform inside a Swarmform project`,
+  );
+}
+
+/** Parsed options of a command: every `--stack NAME` in order, boolean flags, and positionals. */
+export interface CommandArgs<F extends string = never> {
+  readonly stacks: readonly string[];
+  readonly flags: Readonly<Record<F, boolean>>;
   readonly positionals: string[];
 }
 
-/** Parses `[--stack NAME] [--help] [positionals...]`; throws a UsageError on anything else. */
-export function parseCommandArgs(args: readonly string[], withPositionals: boolean): CommandArgs {
+/**
+ * Parses `[--stack NAME]... [--FLAG]... [positionals...]` (`--help`/`-h` are handled by cli/main.ts before);
+ * throws a UsageError on anything else, on a bad stack name, and on a stack or positional given twice.
+ */
+export function parseCommandArgs<F extends string = never>(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  flagNames: readonly F[] = [],
+): CommandArgs<F> {
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({
+    parsed = parseArgs({
       args: [...args],
-      options: { stack: { type: "string" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: withPositionals,
+      options: {
+        stack: { type: "string", multiple: true },
+        ...Object.fromEntries(flagNames.map((f) => [f, { type: "boolean" as const }])),
+      },
+      allowPositionals: true,
       strict: true,
     });
-    if (values.stack !== undefined && !/^[A-Za-z0-9_.-]+$/.test(values.stack)) {
-      throw new UsageError(`--stack: "${values.stack}" is not a stack name`);
-    }
-    return {
-      ...(values.stack !== undefined ? { stack: values.stack } : {}),
-      help: !!values.help,
-      positionals,
-    };
   } catch (e) {
-    throw e instanceof UsageError ? e : new UsageError((e as Error).message);
+    throw new UsageError(`${command}: ${(e as Error).message}`);
   }
+  const values = parsed.values as Record<string, unknown>;
+  const stacks = (values.stack ?? []) as string[];
+  for (const s of stacks) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(s)) throw new UsageError(`${command}: --stack "${s}" is not a stack name`);
+  }
+  twiceIn(
+    command,
+    stacks.map((s) => `--stack ${s}`),
+    cwd,
+  );
+  twiceIn(command, parsed.positionals, cwd);
+  const flags = Object.fromEntries(flagNames.map((f) => [f, values[f] === true])) as Record<F, boolean>;
+  return { stacks, flags, positionals: parsed.positionals };
+}
+
+/** Throws a UsageError naming the first argument given twice. */
+function twiceIn(command: string, args: readonly string[], cwd: string): void {
+  const seen = new Set<string>();
+  for (const a of args) {
+    const key = a.startsWith("--stack ") ? a : path.resolve(cwd, a);
+    if (seen.has(key)) throw new UsageError(`${command}: ${a} is given twice`);
+    seen.add(key);
+  }
+}
+
+/**
+ * The config file of `stack` in the project, or, when it does not exist, the message that both validate
+ * and render print for it: `Pulumi.nope.yaml: no such file; stacks in /root: dev, local`.
+ */
+export function stackConfigOf(root: string, stack: string, cwd: string): { file: string; missing?: string } {
+  const file = stackConfigPath(root, stack);
+  if (fs.existsSync(file)) return { file };
+  const shown = path.relative(cwd, file) || file;
+  return {
+    file,
+    missing: `${shown}: no such file; stacks in ${root}: ${listStacks(root).join(", ") || "(none)"}`,
+  };
 }
 
 /** Path of the config file of a Pulumi stack. */

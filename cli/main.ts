@@ -1,24 +1,11 @@
 // The `swarmform` command line: offline checks of the stack configs and stack files, and the testbed.
-import * as path from "path";
-import { CliContext, CliIo, EXIT, UsageError } from "./common";
-import { RENDER_USAGE, runRender } from "./render";
-import { runValidate, VALIDATE_USAGE } from "./validate";
+// Start-up matters (bin/swarmform runs the compiled dist/cli/main.js): this module loads only the usage
+// texts; a command's module (and with it zod, yaml and the config layer) is required when it runs.
+import { CliContext, CliIo, EXIT, NoProjectError, UsageError } from "./common";
+import { COMMAND_USAGE, USAGE } from "./usage";
 
-/** The package directory: Pulumi.yaml, Pulumi.<stack>.yaml and stacks/ live here. */
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
-
-export const USAGE = `Usage: swarmform <command> [options]
-
-Commands:
-  validate [--stack NAME]        validate Pulumi.NAME.yaml and its stack files (default: every stack)
-  render FILE... [--stack NAME]  print the service model of stack files as JSON
-  testbed ...                    the multi-host test bed (network namespaces)
-  help [COMMAND]                 show help for a command
-
-Options:
-  -h, --help                     show this help
-
-Exit codes: 0 valid, 1 invalid input, 2 usage error.`;
+const usageOf = (command: string | undefined): string | undefined =>
+  command !== undefined && Object.hasOwn(COMMAND_USAGE, command) ? COMMAND_USAGE[command] : undefined;
 
 const processIo: CliIo = {
   out: (line) => process.stdout.write(line + "\n"),
@@ -38,19 +25,28 @@ export function loadTestbed(request = "./testbed"): TestbedModule | undefined {
   return require(request) as TestbedModule;
 }
 
-const HELP: Record<string, string> = { validate: VALIDATE_USAGE, render: RENDER_USAGE };
+/** `-h` or `--help` among the arguments of a command (before a `--`). */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "-h" || a === "--help");
+}
 
 /** Runs one command line (without `node` and the script); returns the exit code. */
 export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}): Promise<number> {
-  const full: CliContext = { io: processIo, root: PROJECT_ROOT, env: process.env, ...ctx };
+  const full: CliContext = { io: processIo, cwd: process.cwd(), env: process.env, ...ctx };
   const { io } = full;
   const [command, ...args] = argv;
   try {
+    const usage = usageOf(command);
+    if (usage !== undefined && wantsHelp(args)) {
+      io.out(usage);
+      return EXIT.ok;
+    }
     switch (command) {
       case "validate":
-        return runValidate(args, full);
+        return (await import("./validate")).runValidate(args, full);
       case "render":
-        return runRender(args, full);
+        return (await import("./render")).runRender(args, full);
       case "testbed": {
         const testbed = loadTestbed();
         if (!testbed) {
@@ -63,8 +59,11 @@ export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}
       case "--help":
       case "-h": {
         const topic = command === "help" ? args[0] : undefined;
-        if (topic !== undefined && !(topic in HELP)) throw new UsageError(`help: unknown command "${topic}"`);
-        io.out(topic !== undefined ? HELP[topic] : USAGE);
+        if (topic !== undefined && usageOf(topic) === undefined)
+          throw new UsageError(`help: unknown command "${topic}"`);
+        if (args.length > (command === "help" ? 1 : 0))
+          throw new UsageError(`${command}: too many arguments`);
+        io.out(usageOf(topic) ?? USAGE);
         return EXIT.ok;
       }
       case undefined:
@@ -73,9 +72,13 @@ export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
+    if (e instanceof NoProjectError) {
+      io.err(`swarmform: ${e.message}`);
+      return EXIT.usage;
+    }
     if (!(e instanceof UsageError)) throw e;
     io.err(`swarmform: ${e.message}`);
-    io.err(command !== undefined && command in HELP ? HELP[command] : USAGE);
+    io.err(usageOf(command) ?? USAGE);
     return EXIT.usage;
   }
 }

@@ -1,5 +1,5 @@
-// `swarmform render FILE... [--stack NAME]`: the service model that the program registers for the given
-// stack files, as JSON, with x-traefik expanded by the platform settings of the stack.
+// `swarmform render FILE... [--stack NAME] [--no-platform] [--full]`: the service model that the program
+// registers for the given stack files, as JSON, with x-traefik expanded by the platform settings of the stack.
 import * as path from "path";
 import { parseClusterConfig, PlatformSpec, resolvePlatform } from "../components/config/clusterConfig";
 import { parseStackFile } from "../components/config/compose";
@@ -10,27 +10,13 @@ import { ClusterSpec, ConfigIssue, ServiceSpec, StackSpec } from "../components/
 import {
   CliContext,
   EXIT,
+  findProjectRoot,
   parseCommandArgs,
   printIssues,
   reportConfigErrors,
-  stackConfigPath,
+  stackConfigOf,
   UsageError,
 } from "./common";
-
-export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME]
-
-Prints, as JSON on stdout, the services the program registers for the stack files FILE...:
-{"services":[{"name","image","mode","replicas","labels","containerLabels","networks","constraints",
-"ports","updateConfig"}]}. x-traefik routes are expanded with the Traefik settings of --stack (default:
-the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from the environment,
-and also from stackVariables of --stack. Also reported: a port published twice and a host+path routed by
-two services, across the files and the platform (Traefik's ports and hosts). Problems go to stderr, one per line.
-
-Options:
-  --stack NAME   take the platform settings from Pulumi.NAME.yaml
-  -h, --help     show this help
-
-Exit codes: 0 valid, 1 invalid, 2 usage error.`;
 
 /** One service as `render` prints it. Absent replicas (global mode) and update config are null. */
 export interface RenderedService {
@@ -62,6 +48,51 @@ export function renderService(s: ServiceSpec): RenderedService {
   };
 }
 
+/** What `--full` prints in place of a value that looks secret. */
+export const MASKED = "<masked>";
+
+/** Environment variable names whose values `--full` masks: passwords, secrets, tokens, keys, credentials. */
+export const SECRET_ENV_NAME =
+  /PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH/i;
+
+/** The environment of a service with the values of secret-looking names masked. */
+export function maskEnvironment(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, SECRET_ENV_NAME.test(k) ? MASKED : v]));
+}
+
+/** Optional fields of a service that `--full` always prints, as null when unset. */
+const FULL_OPTIONAL = [
+  "command",
+  "entrypoint",
+  "user",
+  "healthcheck",
+  "restartPolicy",
+  "rollbackConfig",
+  "resources",
+  "endpointMode",
+] as const satisfies readonly (keyof ServiceSpec)[];
+
+/** Fields of the spec that are not registered as such: where it came from, and x-traefik (it is in `labels`). */
+const NOT_REGISTERED: readonly (keyof ServiceSpec)[] = ["stack", "key", "origin", "traefik"];
+
+/**
+ * The printed model of a service with `--full`: the default fields, then every other field of the ServiceSpec
+ * that the program registers (environment with secret-looking values masked, mounts, secrets, configs,
+ * healthcheck, restart, update and rollback policy, resources, placement preferences, ...). A field added
+ * to ServiceSpec shows up here without a change.
+ */
+export function renderServiceFull(s: ServiceSpec): Record<string, unknown> {
+  const base = renderService(s);
+  const rest: Record<string, unknown> = { ...s };
+  for (const k of [...Object.keys(base), ...NOT_REGISTERED]) delete rest[k];
+  return {
+    ...base,
+    environment: maskEnvironment(s.environment),
+    ...Object.fromEntries(FULL_OPTIONAL.map((k) => [k, null])),
+    ...Object.fromEntries(Object.entries(rest).filter(([k, v]) => k !== "environment" && v !== undefined)),
+  };
+}
+
 /** The platform of `swarmform render` without --stack: the defaults of a `local` stack. */
 const DEFAULT_RENDER_CONFIG = {
   environment: "local",
@@ -71,17 +102,17 @@ const DEFAULT_RENDER_CONFIG = {
 };
 
 /**
- * Platform and variables for rendering: from Pulumi.NAME.yaml with --stack, else the `local` defaults.
- * Throws a ConfigError when that config is invalid.
+ * Platform and variables for rendering: from `stack` (its Pulumi.NAME.yaml) when given, else the `local`
+ * defaults. Throws a ConfigError when that config is invalid.
  */
 function settingsOf(
-  stack: string | undefined,
+  stack: { name: string; file: string } | undefined,
   ctx: CliContext,
 ): { platform: PlatformSpec; vars: Record<string, string | undefined> } {
-  const read = stack !== undefined ? readPulumiStackFile(stackConfigPath(ctx.root, stack)) : undefined;
+  const read = stack !== undefined ? readPulumiStackFile(stack.file) : undefined;
   const parsed = parseClusterConfig(read?.config ?? DEFAULT_RENDER_CONFIG);
   if (!parsed.config) throw new ConfigError(parsed.issues);
-  const ids = { project: read?.project ?? "swarmform", stack: stack ?? "local" };
+  const ids = { project: read?.project ?? "swarmform", stack: stack?.name ?? "local" };
   return {
     platform: resolvePlatform(parsed.config, ids).platform,
     vars: read ? stackVarsOf(ctx.env, parsed.config.stackVariables) : ctx.env,
@@ -90,18 +121,27 @@ function settingsOf(
 
 /** Runs `swarmform render`. File arguments are relative to the current directory. */
 export function runRender(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs(args, true);
-  if (opts.help) {
-    ctx.io.out(RENDER_USAGE);
-    return EXIT.ok;
-  }
+  const opts = parseCommandArgs("render", args, ctx.cwd, ["no-platform", "full"]);
   if (opts.positionals.length === 0) throw new UsageError("render: give at least one stack file");
+  if (opts.stacks.length > 1) {
+    throw new UsageError("render: --stack is given more than once; render takes the platform of one stack");
+  }
+  let stack: { name: string; file: string } | undefined;
+  if (opts.stacks.length === 1) {
+    const name = opts.stacks[0];
+    const { file, missing } = stackConfigOf(findProjectRoot(ctx.cwd), name, ctx.cwd);
+    if (missing !== undefined) {
+      ctx.io.err(missing); // the same line as `validate --stack NAME`
+      return EXIT.invalid;
+    }
+    stack = { name, file };
+  }
   return reportConfigErrors(ctx.io, () => {
-    const { platform, vars } = settingsOf(opts.stack, ctx);
+    const { platform, vars } = settingsOf(stack, ctx);
     const stacks: StackSpec[] = [];
     const issues: ConfigIssue[] = [];
     for (const file of opts.positionals) {
-      const result = parseStackFile(path.resolve(file), {
+      const result = parseStackFile(path.resolve(ctx.cwd, file), {
         displayPath: file,
         vars,
         platform: traefikPlatformOf(platform),
@@ -109,15 +149,17 @@ export function runRender(args: readonly string[], ctx: CliContext): number {
       issues.push(...result.issues);
       if (result.stack) stacks.push(result.stack);
     }
-    // What the program would reject across these files and the platform: a port published twice, a
-    // host+path routed by two services.
+    // What the program would reject across these files and (unless --no-platform) the platform: a port
+    // published twice, a host+path routed by two services.
     const spec: ClusterSpec = { ...platform, stacks, secretsSet: secretsSetOf({}, []) };
-    if (issues.length === 0) issues.push(...checkPorts(spec), ...checkRoutes(spec));
+    const scope = { platform: !opts.flags["no-platform"] };
+    if (issues.length === 0) issues.push(...checkPorts(spec, scope), ...checkRoutes(spec, scope));
     if (issues.length > 0) {
       printIssues(ctx.io, issues);
       return EXIT.invalid;
     }
-    const services = stacks.flatMap((s) => s.services.map(renderService));
+    const render: (s: ServiceSpec) => object = opts.flags.full ? renderServiceFull : renderService;
+    const services = stacks.flatMap((s) => s.services.map(render));
     ctx.io.out(JSON.stringify({ services }, null, 2));
     return EXIT.ok;
   });

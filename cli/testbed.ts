@@ -2,15 +2,7 @@
 
 import { closeAllTransports } from "../components/hosts/transport";
 import { loadTestbed, startTestbed, stopTestbed, Testbed } from "../tests/testbed/testbed";
-
-const USAGE = [
-  "usage: swarmform testbed up [--hosts N] [--name NAME]   start N hosts (default 3), replacing an earlier testbed NAME",
-  "       swarmform testbed down [--name NAME]             stop the testbed and remove its state",
-  "       swarmform testbed status [--name NAME]           print the hosts and how to reach them",
-  "       swarmform testbed load-image IMAGE [--name NAME] copy an image (name on the local engine, or a tar) to every host",
-  "       swarmform testbed busybox [--name NAME]          import a busybox-static image as busybox:testbed on every host",
-  "NAME defaults to swarmform.",
-].join("\n");
+import { TESTBED_USAGE as USAGE } from "./usage";
 
 interface Parsed {
   readonly positional: string[];
@@ -33,6 +25,7 @@ function parse(args: readonly string[]): Parsed {
     else if (a.startsWith("--hosts=")) hosts = Number(a.slice("--hosts=".length));
     else if (a === "--name") name = value();
     else if (a.startsWith("--name=")) name = a.slice("--name=".length);
+    else if (a === "-h" || a === "--help") positional.unshift("help");
     else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
     else positional.push(a);
   }
@@ -58,7 +51,7 @@ export async function runTestbedCommand(args: string[]): Promise<number> {
   try {
     parsed = parse(args);
   } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
+    console.error(`swarmform testbed: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
   const [command, ...rest] = parsed.positional;
@@ -86,13 +79,17 @@ export async function runTestbedCommand(args: string[]): Promise<number> {
       case "busybox":
         console.log(`imported ${await loadTestbed(parsed.name).importBusybox()}`);
         return 0;
-      case undefined:
       case "help":
-      case "--help":
         console.log(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
     }
-    console.error(USAGE);
+    const problem =
+      command === undefined
+        ? "missing command (up, down, status, load-image or busybox)"
+        : command === "load-image"
+          ? "load-image takes one IMAGE"
+          : `unknown command "${command}"`;
+    console.error(`swarmform testbed: ${problem}\n${USAGE}`);
     return 2;
   } catch (err) {
     console.error(`swarmform testbed ${command}: ${(err as Error).message}`);

@@ -1,5 +1,5 @@
-// `swarmform validate [--stack NAME]`: validates Pulumi.NAME.yaml (or every Pulumi.*.yaml) and the stack
-// files it references, exactly as the program does before it creates anything.
+// `swarmform validate [--stack NAME]... [FILE...]`: validates Pulumi.NAME.yaml (or every Pulumi.*.yaml) and
+// the stack files it references, exactly as the program does before it creates anything.
 import * as fs from "fs";
 import * as path from "path";
 import { loadClusterSpec, readPulumiStackFile } from "../components/config/load";
@@ -7,25 +7,13 @@ import { ClusterSpec } from "../components/config/types";
 import {
   CliContext,
   EXIT,
+  findProjectRoot,
   listStacks,
   parseCommandArgs,
   reportConfigErrors,
-  stackConfigPath,
+  stackConfigOf,
   UsageError,
 } from "./common";
-
-export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME] [FILE...]
-
-Validates Pulumi.NAME.yaml and every stack file it references (without --stack: every Pulumi.*.yaml in
-the project root). FILE... are other Pulumi.<stack>.yaml files; their stack files are relative to the
-directory of each. Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per
-line, as <origin>: <message>.
-
-Options:
-  --stack NAME   the Pulumi stack to validate (local, dev, staging, prod, ...)
-  -h, --help     show this help
-
-Exit codes: 0 valid, 1 invalid, 2 usage error.`;
 
 /** `1 manager, 1 worker, 2 networks, 1 stack (4 services)`. */
 export function summarizeSpec(spec: ClusterSpec): string {
@@ -40,58 +28,66 @@ export function summarizeSpec(spec: ClusterSpec): string {
   ].join(", ");
 }
 
+/** One stack config to validate; `missing` is the message when its file does not exist. */
+interface Target {
+  readonly file: string;
+  readonly stack: string;
+  readonly rootDir: string;
+  readonly missing?: string;
+}
+
 /**
  * Validates one stack config file; its stack files are relative to `rootDir`. Prints OK or FAIL on stdout,
  * problems on stderr. Returns the exit code.
  */
-export function validateStackFile(file: string, stack: string, rootDir: string, ctx: CliContext): number {
-  const shown = path.relative(process.cwd(), file) || file;
-  if (!fs.existsSync(file)) {
-    const known = listStacks(rootDir);
-    ctx.io.err(`${shown}: no such file; stacks in ${rootDir}: ${known.join(", ") || "(none)"}`);
-    ctx.io.out(`FAIL ${stack}`);
+export function validateStackFile(t: Target, ctx: CliContext): number {
+  const shown = path.relative(ctx.cwd, t.file) || t.file;
+  if (t.missing !== undefined) {
+    ctx.io.err(t.missing);
+    ctx.io.out(`FAIL ${t.stack}`);
     return EXIT.invalid;
   }
   const code = reportConfigErrors(ctx.io, () => {
-    const read = readPulumiStackFile(file);
+    const read = readPulumiStackFile(t.file);
     const spec = loadClusterSpec({
       project: read.project ?? "swarmform",
-      stack,
+      stack: t.stack,
       config: read.config,
       secretKeys: read.secretKeys,
-      rootDir,
+      rootDir: t.rootDir,
       env: ctx.env,
     });
-    ctx.io.out(`OK ${stack}: ${shown}: ${summarizeSpec(spec)}`);
+    ctx.io.out(`OK ${t.stack}: ${shown}: ${summarizeSpec(spec)}`);
     return EXIT.ok;
   });
-  if (code !== EXIT.ok) ctx.io.out(`FAIL ${stack}: ${shown} (problems on stderr)`);
+  if (code !== EXIT.ok) ctx.io.out(`FAIL ${t.stack}: ${shown} (problems on stderr)`);
   return code;
 }
 
-/** Runs `swarmform validate`. */
+/** Runs `swarmform validate`: each FILE, then each --stack in the order given (or every stack). */
 export function runValidate(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs(args, true);
-  if (opts.help) {
-    ctx.io.out(VALIDATE_USAGE);
-    return EXIT.ok;
-  }
-  const targets: { file: string; stack: string; rootDir: string }[] = opts.positionals.map((f) => {
-    const file = path.resolve(f);
+  const opts = parseCommandArgs("validate", args, ctx.cwd);
+  const files: Target[] = opts.positionals.map((f) => {
+    const file = path.resolve(ctx.cwd, f);
     const m = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file));
     if (!m) throw new UsageError(`validate: ${f} is not named Pulumi.<stack>.yaml`);
-    return { file, stack: m[1], rootDir: path.dirname(file) };
+    const missing = fs.existsSync(file) ? undefined : `${path.relative(ctx.cwd, file) || file}: no such file`;
+    return { file, stack: m[1], rootDir: path.dirname(file), ...(missing !== undefined ? { missing } : {}) };
   });
-  const stacks =
-    opts.stack !== undefined ? [opts.stack] : opts.positionals.length > 0 ? [] : listStacks(ctx.root);
-  targets.push(
-    ...stacks.map((stack) => ({ file: stackConfigPath(ctx.root, stack), stack, rootDir: ctx.root })),
-  );
+  // The project is needed for --stack, and for the default (every stack); not for FILE... alone.
+  const root = opts.stacks.length > 0 || files.length === 0 ? findProjectRoot(ctx.cwd) : undefined;
+  const stacks: Target[] =
+    root === undefined
+      ? []
+      : (opts.stacks.length > 0 ? opts.stacks : listStacks(root)).map((stack) => ({
+          stack,
+          rootDir: root,
+          ...stackConfigOf(root, stack, ctx.cwd),
+        }));
+  const targets = [...files, ...stacks];
   if (targets.length === 0) {
-    ctx.io.err(`no Pulumi.<stack>.yaml in ${ctx.root}`);
+    ctx.io.err(`no Pulumi.<stack>.yaml in ${root}`);
     return EXIT.invalid;
   }
-  return targets
-    .map((t) => validateStackFile(t.file, t.stack, t.rootDir, ctx))
-    .reduce((a, b) => Math.max(a, b), EXIT.ok);
+  return targets.map((t) => validateStackFile(t, ctx)).reduce((a, b) => Math.max(a, b), EXIT.ok);
 }

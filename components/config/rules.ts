@@ -247,8 +247,14 @@ export function platformPorts(spec: ClusterSpec): Publisher[] {
     }));
 }
 
+/** Which owners a collision check counts besides the stacks. */
+export interface CollisionScope {
+  /** Count the platform's ports and routes (Traefik, registry, monitoring). Default true. */
+  readonly platform?: boolean;
+}
+
 /** Ports must be 1-65535, and each published port+protocol is published once across all stacks and the platform. */
-export function checkPorts(spec: ClusterSpec): ConfigIssue[] {
+export function checkPorts(spec: ClusterSpec, scope: CollisionScope = {}): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const taken = new Map<string, Publisher>();
   const claim = (p: Publisher) => {
@@ -263,7 +269,7 @@ export function checkPorts(spec: ClusterSpec): ConfigIssue[] {
       message: `port ${id} is published by both ${first.owner} (${where(first.origin)}) and ${p.owner}; each published port must have one owner`,
     });
   };
-  platformPorts(spec).forEach(claim);
+  if (scope.platform !== false) platformPorts(spec).forEach(claim);
   for (const s of allServices(spec)) {
     const origin = serviceFieldOrigin(s, "ports");
     for (const p of s.ports) {
@@ -304,7 +310,7 @@ export function platformRoutes(
 }
 
 /** Each Traefik host+path is routed by exactly one service across all stacks and the platform. */
-export function checkRoutes(spec: ClusterSpec): ConfigIssue[] {
+export function checkRoutes(spec: ClusterSpec, scope: CollisionScope = {}): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const taken = new Map<string, RouteOwner>();
   const claim = (host: string, path: string | undefined, route: RouteOwner) => {
@@ -320,7 +326,7 @@ export function checkRoutes(spec: ClusterSpec): ConfigIssue[] {
       message: `Traefik route ${id} is routed by both ${first.owner} (${where(first.origin)}) and ${route.owner}; each host+path must be routed by exactly one service`,
     });
   };
-  platformRoutes(spec).forEach((r) => claim(r.host, r.path, r));
+  if (scope.platform !== false) platformRoutes(spec).forEach((r) => claim(r.host, r.path, r));
   for (const s of allServices(spec)) {
     const origin = serviceFieldOrigin(s, "x-traefik");
     for (const r of routesOf(s)) claim(r.host, r.path, { owner: `service ${s.name}`, origin });

@@ -110,24 +110,26 @@ function checkName(name: string): void {
     throw new Error(`testbed name must match [a-z0-9-]{1,20}, got "${name}"`);
 }
 
+/** The programs the testbed runs, and the Debian package of each. */
+export const TESTBED_PREREQUISITES: readonly (readonly [bin: string, pkg: string])[] = [
+  ["ip", "iproute2"],
+  ["iptables", "iptables"],
+  ["nsenter", "util-linux"],
+  ["unshare", "util-linux"],
+  ["dockerd", "docker.io"],
+  ["docker", "docker.io"],
+  ["sshd", "openssh-server"],
+  ["ssh-keygen", "openssh-client"],
+  ["busybox", "busybox-static"],
+];
+
 /** Fails with a clear message unless running as root with the needed programs installed. */
 export async function checkPrerequisites(): Promise<void> {
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
     throw new Error("the testbed needs root (network namespaces, dockerd, sshd): run as root, e.g. in CI");
   }
-  const needed: [string, string][] = [
-    ["ip", "iproute2"],
-    ["iptables", "iptables"],
-    ["nsenter", "util-linux"],
-    ["unshare", "util-linux"],
-    ["dockerd", "docker.io"],
-    ["docker", "docker.io"],
-    ["sshd", "openssh-server"],
-    ["ssh-keygen", "openssh-client"],
-    ["busybox", "busybox-static"],
-  ];
   const missing: string[] = [];
-  for (const [bin, pkg] of needed) {
+  for (const [bin, pkg] of TESTBED_PREREQUISITES) {
     const r = await sh(`command -v ${bin} || test -x /usr/sbin/${bin}`);
     if (r.code !== 0) missing.push(`${bin} (Debian package ${pkg})`);
   }

@@ -1,0 +1,77 @@
+// The usage texts of `swarmform` and its commands. This module imports nothing, so that `--help` loads
+// no command module (see cli/main.ts: each command is required only when it runs).
+
+export const USAGE = `Usage: swarmform <command> [options]
+
+Commands:
+  validate [--stack NAME]... [FILE...]          validate Pulumi.NAME.yaml and its stack files (default: every stack)
+  render FILE... [--stack NAME] [--no-platform] [--full]
+                                                print the service model of stack files as JSON
+  testbed up|down|status|load-image|busybox     the multi-host test bed (network namespaces; needs root)
+  help [COMMAND]                                show help for a command (also: COMMAND --help, COMMAND -h)
+
+The project is the directory with Pulumi.yaml: the current directory or the nearest one above it.
+
+Options:
+  -h, --help     show this help
+
+Exit codes: 0 valid, 1 invalid input, 2 usage error.`;
+
+export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME]... [FILE...]
+
+Validates Pulumi.NAME.yaml and every stack file it references (without --stack and FILE: every
+Pulumi.*.yaml of the project, the directory with Pulumi.yaml at or above the current directory).
+--stack may be repeated: each stack is validated. FILE... are other Pulumi.<stack>.yaml files; their
+stack files are relative to the directory of each. A stack or file given twice is a usage error.
+Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per line, as
+<origin>: <message>.
+
+Options:
+  --stack NAME   a Pulumi stack to validate (local, dev, staging, prod, ...); may be repeated
+  -h, --help     show this help
+
+Exit codes: 0 valid, 1 invalid, 2 usage error.`;
+
+export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME] [--no-platform] [--full]
+
+Prints, as JSON on stdout, the services the program registers for the stack files FILE...:
+{"services":[{"name","image","mode","replicas","labels","containerLabels","networks","constraints",
+"ports","updateConfig"}]}. x-traefik routes are expanded with the Traefik settings of --stack (default:
+the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from the environment,
+and also from stackVariables of --stack. Also reported: a port published twice and a host+path routed by
+two services, across the files and the platform (Traefik's ports and routes, the registry's and
+monitoring's routes). Problems go to stderr, one per line. A file given twice is a usage error.
+
+Options:
+  --stack NAME    take the platform settings from Pulumi.NAME.yaml of the project (once only)
+  --no-platform   the given files alone: no ports or routes of Traefik, the registry or monitoring,
+                  in the output or in the collision checks
+  --full          everything registered for each service: also environment (secret values masked),
+                  mounts, secrets, configs, resources, healthcheck, restart, update and rollback
+                  policy, placement preferences, endpoint mode, command, user
+  -h, --help      show this help
+
+Exit codes: 0 valid, 1 invalid, 2 usage error.`;
+
+export const TESTBED_USAGE = `Usage: swarmform testbed up [--hosts N] [--name NAME]     start N hosts (default 3), replacing an earlier testbed NAME
+       swarmform testbed down [--name NAME]               stop the testbed and remove its state
+       swarmform testbed status [--name NAME]             print the hosts and how to reach them
+       swarmform testbed load-image IMAGE [--name NAME]   copy an image (name on the local engine, or a tar) to every host
+       swarmform testbed busybox [--name NAME]            import a busybox-static image as busybox:testbed on every host
+
+One network namespace per host, each with its own dockerd and sshd, on one bridge (10.213.47.0/24).
+NAME defaults to swarmform. Needs root (network namespaces, dockerd, sshd), e.g. sudo, and the Debian
+packages iproute2, iptables, util-linux, docker.io, openssh-server, openssh-client and busybox-static
+(apt-get install them).
+
+Options:
+  -h, --help     show this help
+
+Exit codes: 0 done, 1 failed, 2 usage error.`;
+
+/** The usage of each command, by name. */
+export const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  validate: VALIDATE_USAGE,
+  render: RENDER_USAGE,
+  testbed: TESTBED_USAGE,
+};
