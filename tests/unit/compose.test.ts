@@ -12,10 +12,11 @@ import {
 } from "../../components/config/compose-values";
 import { formatIssue } from "../../components/config/errors";
 import { ServiceSpec, StackSpec } from "../../components/config/types";
+import { composeKeysSchema } from "../support/oracles";
 
 const ROOT = path.resolve(__dirname, "../..");
 const FIXTURES = path.join(ROOT, "tests/fixtures/stacks");
-const ORACLE_STACKS = path.resolve(ROOT, "../shared/oracles/stacks");
+const SHAPES = path.join(FIXTURES, "shapes");
 const platform = {
   publicNetwork: "swarmform-dev_public",
   entrypoint: "websecure",
@@ -38,64 +39,67 @@ function importText(text: string, extra: Partial<StackImportOptions> = {}) {
   });
 }
 
-describe("real-world stack files import as they are", () => {
-  it("swarmprom", () => {
-    const r = parseStackFile(path.join(ORACLE_STACKS, "stefanprodan__swarmprom__docker-compose.yml"), {
+describe("stack files in the shapes of real-world ones import as they are (tests/fixtures/stacks/shapes)", () => {
+  it("a monitoring stack: global exporters, templates, $$, defaults, configs, healthcheck", () => {
+    const r = parseStackFile(path.join(SHAPES, "metrics.yaml"), {
       vars: {},
       stackName: "mon",
-      displayPath: "swarmprom.yml",
+      displayPath: "metrics.yaml",
     });
     expect(r.issues.map(formatIssue)).toEqual([]);
     const stack = r.stack!;
     expect(stack.services.map((s) => s.name)).toEqual([
-      "mon_dockerd-exporter",
-      "mon_cadvisor",
-      "mon_grafana",
-      "mon_alertmanager",
-      "mon_unsee",
-      "mon_node-exporter",
-      "mon_prometheus",
-      "mon_caddy",
+      "mon_host-exporter",
+      "mon_container-exporter",
+      "mon_tsdb",
+      "mon_dashboards",
+      "mon_gateway",
     ]);
-    const nodeExporter = svc(stack, "node-exporter");
-    expect(nodeExporter.mode).toBe("global");
-    expect(nodeExporter.replicas).toBeUndefined();
-    expect(nodeExporter.environment).toEqual({ NODE_ID: "{{.Node.ID}}" });
-    expect(nodeExporter.command).toContain(
-      "--collector.filesystem.ignored-mount-points=^/(sys|proc|dev|host|etc)($|/)",
+    const hostExporter = svc(stack, "host-exporter");
+    expect(hostExporter.mode).toBe("global");
+    expect(hostExporter.replicas).toBeUndefined();
+    expect(hostExporter.environment).toEqual({ HOST_NODE: "{{.Node.Hostname}}" });
+    expect(hostExporter.command).toContain(
+      "--collector.filesystem.mount-points-exclude=^/(sys|proc|dev|run)($|/)",
     );
-    expect(svc(stack, "cadvisor").command).toEqual(["-logtostderr", "-docker_only"]);
-    expect(svc(stack, "grafana").environment.GF_SECURITY_ADMIN_USER).toBe("admin");
-    expect(svc(stack, "grafana").constraints).toEqual(["node.role == manager"]);
-    expect(svc(stack, "grafana").mounts).toEqual([
-      { type: "volume", source: "mon_grafana", target: "/var/lib/grafana", readOnly: false },
+    expect(hostExporter.mounts).toContainEqual({
+      type: "bind",
+      source: "/",
+      target: "/rootfs",
+      readOnly: true,
+    });
+    expect(svc(stack, "container-exporter").command).toEqual(["-logtostderr", "-docker_only"]);
+    expect(svc(stack, "dashboards").environment.GF_SECURITY_ADMIN_USER).toBe("admin");
+    expect(svc(stack, "dashboards").constraints).toEqual(["node.role == manager"]);
+    expect(svc(stack, "dashboards").mounts).toEqual([
+      { type: "volume", source: "mon_dashboards", target: "/var/lib/grafana", readOnly: false },
     ]);
-    expect(svc(stack, "prometheus").resources).toEqual({
+    expect(svc(stack, "tsdb").resources).toEqual({
       limits: { memoryBytes: 2048 * 1024 * 1024 },
       reservations: { memoryBytes: 128 * 1024 * 1024 },
     });
-    expect(svc(stack, "prometheus").command).toContain("--storage.tsdb.retention=24h");
-    const caddy = svc(stack, "caddy");
-    expect(caddy.ports).toContainEqual({ target: 3000, published: 3000, protocol: "tcp", mode: "ingress" });
-    expect(caddy.healthcheck).toEqual({
-      test: ["CMD", "curl", "-f", "http://localhost:3000"],
+    expect(svc(stack, "tsdb").command).toContain("--storage.tsdb.retention.time=15d");
+    const gateway = svc(stack, "gateway");
+    expect(gateway.ports).toContainEqual({ target: 3000, published: 3000, protocol: "tcp", mode: "ingress" });
+    expect(gateway.healthcheck).toEqual({
+      test: ["CMD", "wget", "-q", "--spider", "http://localhost:3000"],
       interval: "5s",
       timeout: "1s",
       retries: 5,
     });
-    expect(caddy.configs).toEqual([
-      { source: "mon_caddy_config", key: "caddy_config", target: "/etc/caddy/Caddyfile" },
+    expect(gateway.configs).toEqual([
+      { source: "mon_gateway_config", key: "gateway_config", target: "/etc/caddy/Caddyfile" },
     ]);
-    expect(stack.configs.find((c) => c.key === "node_rules")).toMatchObject({
-      name: "mon_node_rules",
+    expect(stack.configs.find((c) => c.key === "alert_rules")).toMatchObject({
+      name: "mon_alert_rules",
       external: false,
-      file: path.join(ORACLE_STACKS, "prometheus/rules/swarm_node.rules.yml"),
-      origin: { file: "swarmprom.yml", path: "configs.node_rules" },
+      file: path.join(SHAPES, "conf/alerts.rules.yml"),
+      origin: { file: "metrics.yaml", path: "configs.alert_rules" },
     });
     expect(stack.networks).toEqual([
       {
-        name: "net",
-        physicalName: "mon_net",
+        name: "mon",
+        physicalName: "mon_mon",
         encrypted: false,
         attachable: true,
         labels: { "com.docker.stack.namespace": "mon" },
@@ -103,36 +107,36 @@ describe("real-world stack files import as they are", () => {
     ]);
   });
 
-  it("the official Traefik v3 swarm example", () => {
-    const file = path.join(ORACLE_STACKS, "traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml");
-    const r = parseStackFile(file, { vars: {}, stackName: "traefik" });
+  it("a Traefik-on-swarm stack: host-mode ports, socket, command flags, list-form deploy.labels", () => {
+    const file = path.join(SHAPES, "edge-proxy.yaml");
+    const r = parseStackFile(file, { vars: {}, stackName: "edge" });
     expect(r.issues.map(formatIssue)).toEqual([]);
     const stack = r.stack!;
-    expect(stack.name).toBe("traefik");
-    const traefik = stack.services.find((s) => s.key === "traefik")!;
-    expect(traefik.ports).toEqual([
+    expect(stack.name).toBe("edge");
+    const edge = stack.services.find((s) => s.key === "edge")!;
+    expect(edge.ports).toEqual([
       { target: 80, published: 80, protocol: "tcp", mode: "host" },
       { target: 443, published: 443, protocol: "tcp", mode: "host" },
     ]);
-    expect(traefik.labels).toMatchObject({
+    expect(edge.labels).toMatchObject({
       "traefik.enable": "true",
-      "traefik.http.routers.dashboard.rule": "Host(`dashboard.swarm.localhost`)",
-      "traefik.http.routers.dashboard.service": "api@internal",
-      "traefik.http.middlewares.dashboard-auth.basicauth.users": "<PASTE_HASH_HERE>",
-      "traefik.http.services.traefik.loadbalancer.server.port": "8080",
+      "traefik.http.routers.panel.rule": "Host(`panel.edge.localhost`)",
+      "traefik.http.routers.panel.service": "api@internal",
+      "traefik.http.middlewares.panel-auth.basicauth.users": "ops:$2y$05$abcdefghijklmnopqrstuv",
+      "traefik.http.services.edge.loadbalancer.server.port": "8080",
       "com.docker.stack.namespace": stack.name,
-      "com.docker.stack.image": "traefik:v3.7",
+      "com.docker.stack.image": "traefik:v3.4",
     });
-    expect(traefik.mounts).toContainEqual({
+    expect(edge.mounts).toContainEqual({
       type: "bind",
-      source: path.join(ORACLE_STACKS, "certs"),
-      target: "/certs",
+      source: path.join(SHAPES, "conf"),
+      target: "/conf",
       readOnly: true,
     });
-    expect(traefik.command).toContain("--providers.swarm.exposedbydefault=false");
-    const whoami = stack.services.find((s) => s.key === "whoami")!;
-    expect(whoami.labels["traefik.http.services.whoami.loadbalancer.server.port"]).toBe("80");
-    expect(whoami.replicas).toBe(1);
+    expect(edge.command).toContain("--providers.swarm.exposedbydefault=false");
+    const hello = stack.services.find((s) => s.key === "hello")!;
+    expect(hello.labels["traefik.http.services.hello.loadbalancer.server.port"]).toBe("80");
+    expect(hello.replicas).toBe(1);
   });
 });
 
@@ -648,29 +652,29 @@ describe("scalar parsers", () => {
   });
 });
 
-describe("files we accept also pass the Compose specification schema (oracle)", () => {
-  // compose-spec.json is draft-07; its "$schema" URL is not one ajv knows by that spelling, so it is dropped.
-  const schemaPath = path.resolve(ROOT, "../shared/oracles/schemas/compose-spec.json");
-  const { $schema: _drop, ...schema } = JSON.parse(fs.readFileSync(schemaPath, "utf8")) as Record<
-    string,
-    unknown
-  >;
-  void _drop;
-  const validate = new Ajv({ strict: false, validateFormats: false, allErrors: true }).compile(schema);
+describe("files we accept also have only Compose keys, of Compose types (tests/fixtures/oracles/compose-keys.json)", () => {
+  const validate = new Ajv({ strict: false, allErrors: true }).compile(composeKeysSchema());
 
   it.each([
     path.join(ROOT, "stacks/popcube.yaml"),
     path.join(FIXTURES, "full.yaml"),
-    path.join(ORACLE_STACKS, "stefanprodan__swarmprom__docker-compose.yml"),
-    path.join(ORACLE_STACKS, "traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml"),
+    path.join(SHAPES, "metrics.yaml"),
+    path.join(SHAPES, "edge-proxy.yaml"),
   ])("%s", (file) => {
     expect(parseStackFile(file, { vars: { FROM_VARS: "x" }, stackName: "s" }).issues).toEqual([]);
     const data = YAML.parse(fs.readFileSync(file, "utf8"), { merge: true }) as unknown;
     expect(validate(data) ? [] : validate.errors).toEqual([]);
   });
 
-  it("the schema check itself can fail", () => {
+  it("the schema check itself can fail: an unknown key, a wrong type, a value not allowed", () => {
     expect(validate({ services: { a: { image: "x", not_a_compose_key: 1 } } })).toBe(false);
+    expect(validate({ services: { a: { image: ["x"] } } })).toBe(false);
+    expect(validate({ services: { a: { image: "x", deploy: { replicas: "two" } } } })).toBe(false);
+    expect(validate({ services: { a: { image: "x", deploy: { endpoint_mode: 1 } } } })).toBe(false);
+    expect(validate({ services: { a: { image: "x", deploy: { restart_policy: { condition: 3 } } } } })).toBe(
+      false,
+    );
+    expect(validate({ services: { a: { image: "x", deploy: { replicas: 2 }, "x-any": 1 } } })).toBe(true);
   });
 });
 

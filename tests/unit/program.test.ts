@@ -1,7 +1,5 @@
 // The whole program (index.ts) under Pulumi mocks, once for each shipped Pulumi.<stack>.yaml.
 import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import * as bcrypt from "bcryptjs";
 import {
   byUrn,
@@ -14,6 +12,7 @@ import {
   runProgram,
   stackFiles,
 } from "../support/mocks";
+import { traefikLabelKeys } from "../support/oracles";
 
 const CLUSTER = "swarmform:index:SwarmCluster";
 const NS_LABEL = "com.docker.stack.namespace";
@@ -22,17 +21,9 @@ const STACK_FILES = stackFiles();
 
 /** Every label key Traefik v3 understands (its own generated references), user-chosen names as `<name>`. */
 const TRAEFIK_KEYS = (() => {
-  const dir = path.resolve(__dirname, "../../../shared/oracles/traefik");
   const generic = (key: string) =>
     key.replace(/^(traefik\.http\.(?:routers|services|middlewares))\.[^.]+\./, "$1.<name>.");
-  const keys = ["traefik-v3.7__docker-labels.yml", "traefik-v3.4__swarm-provider-labels.yml"].flatMap((f) =>
-    fs
-      .readFileSync(path.join(dir, f), "utf8")
-      .split("\n")
-      .map((l) => /^- "([^"=]+)=/.exec(l.trim())?.[1])
-      .filter((k): k is string => k !== undefined),
-  );
-  return { known: new Set(keys.map(generic)), generic };
+  return { known: new Set(traefikLabelKeys().map(generic)), generic };
 })();
 
 type Label = { label: string; value: string };

@@ -90,15 +90,12 @@ describe("routesOf", () => {
       routesOf(service({ "traefik.enable": "false", "traefik.http.routers.x.rule": "Host(`x.test`)" })),
     ).toEqual([]);
   });
-  it("the Traefik swarm example routes the dashboard and whoami", () => {
-    const file = path.resolve(
-      __dirname,
-      "../../../shared/oracles/stacks/traefik__traefik__docs-setup-swarm__docker-compose-swarm.yml",
-    );
-    const stack = parseStackFile(file, { vars: {}, stackName: "traefik" }).stack!;
+  it("a stack in the shape of the Traefik-on-swarm examples routes its dashboard and its app", () => {
+    const file = path.resolve(__dirname, "../fixtures/stacks/shapes/edge-proxy.yaml");
+    const stack = parseStackFile(file, { vars: {}, stackName: "edge" }).stack!;
     expect(stack.services.flatMap(routesOf)).toEqual([
-      { host: "dashboard.swarm.localhost", path: "/", router: "dashboard" },
-      { host: "whoami.swarm.localhost", path: "/", router: "whoami" },
+      { host: "panel.edge.localhost", path: "/", router: "panel" },
+      { host: "hello.edge.localhost", path: "/", router: "hello" },
     ]);
   });
   it("popcube routes api and www", () => {

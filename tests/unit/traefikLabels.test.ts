@@ -1,5 +1,3 @@
-import * as fs from "fs";
-import * as path from "path";
 import {
   apiRouterLabels,
   basicAuthMiddlewareLabels,
@@ -7,17 +5,7 @@ import {
   buildTraefikLabels,
   routerNameOf,
 } from "../../components/config/traefikLabels";
-
-const ORACLES = path.resolve(__dirname, "../../../shared/oracles/traefik");
-
-/** Label keys of an oracle file (lines like `- "traefik.x.y=foobar"`). */
-function oracleKeys(file: string): string[] {
-  const text = fs.readFileSync(path.join(ORACLES, file), "utf8");
-  return text
-    .split("\n")
-    .map((l) => /^- "([^"=]+)=/.exec(l.trim())?.[1])
-    .filter((k): k is string => k !== undefined);
-}
+import { traefikLabelKeys } from "../support/oracles";
 
 /** Replaces the user-chosen name after routers/services/middlewares by a placeholder. */
 function normalise(key: string): string {
@@ -27,9 +15,8 @@ function normalise(key: string): string {
     .replace(/^traefik\.http\.middlewares\.[^.]+\./, "traefik.http.middlewares.<middleware>.");
 }
 
-const v3 = oracleKeys("traefik-v3.7__docker-labels.yml");
-const swarm = oracleKeys("traefik-v3.4__swarm-provider-labels.yml");
-const known = new Set([...v3, ...swarm].map(normalise));
+const keys = traefikLabelKeys();
+const known = new Set(keys.map(normalise));
 
 /** Everything the builders can emit: TLS with resolver, path, several hosts, middlewares, basic auth, api router. */
 function everyLabel(): Record<string, string> {
@@ -58,10 +45,10 @@ function everyLabel(): Record<string, string> {
   };
 }
 
-describe("oracle files", () => {
+describe("Traefik's label keys (tests/fixtures/oracles/traefik-labels.json)", () => {
   it("were read and hold the keys the normalisation relies on", () => {
-    expect(v3.length).toBeGreaterThan(200);
-    expect(swarm).toEqual(expect.arrayContaining(["traefik.enable", "traefik.swarm.network"]));
+    expect(keys.length).toBeGreaterThan(200);
+    expect(keys).toEqual(expect.arrayContaining(["traefik.enable", "traefik.swarm.network"]));
     expect(known.has("traefik.http.routers.<router>.rule")).toBe(true);
     // the normalisation must not make an unknown key look known
     expect(known.has(normalise("traefik.http.routers.r.tls.certresolverx"))).toBe(false);
