@@ -669,10 +669,16 @@ describe("files we accept also have only Compose keys, of Compose types (tests/f
   it("the schema check itself can fail: an unknown key, a wrong type, a value not allowed", () => {
     expect(validate({ services: { a: { image: "x", not_a_compose_key: 1 } } })).toBe(false);
     expect(validate({ services: { a: { image: ["x"] } } })).toBe(false);
-    expect(validate({ services: { a: { image: "x", deploy: { replicas: "two" } } } })).toBe(false);
+    expect(validate({ services: { a: { image: "x", deploy: { replicas: [2] } } } })).toBe(false);
     expect(validate({ services: { a: { image: "x", deploy: { endpoint_mode: 1 } } } })).toBe(false);
     expect(validate({ services: { a: { image: "x", deploy: { restart_policy: { condition: 3 } } } } })).toBe(
       false,
+    );
+    expect(validate({ services: { a: { image: "x", volumes: [{ type: "nfs", target: "/d" }] } } })).toBe(
+      false,
+    );
+    expect(validate({ services: { a: { image: "x", volumes: [{ type: "tmpfs", target: "/d" }] } } })).toBe(
+      true,
     );
     expect(validate({ services: { a: { image: "x", deploy: { replicas: 2 }, "x-any": 1 } } })).toBe(true);
   });
