@@ -3,6 +3,7 @@
 import * as path from "path";
 import { parseClusterConfig, PlatformSpec, resolvePlatform } from "../components/config/clusterConfig";
 import { parseStackFile } from "../components/config/compose";
+import { parseImageRef } from "../components/config/compose-values";
 import { ConfigError } from "../components/config/errors";
 import { readPulumiStackFile, stackVarsOf, traefikPlatformOf } from "../components/config/load";
 import { checkPorts, checkRoutes, secretsSetOf } from "../components/config/rules";
@@ -75,21 +76,32 @@ const FULL_OPTIONAL = [
 /** Fields of the spec that are not registered as such: where it came from, and x-traefik (it is in `labels`). */
 const NOT_REGISTERED: readonly (keyof ServiceSpec)[] = ["stack", "key", "origin", "traefik"];
 
+/** The platform registry, whose credentials the program gives to every service whose image is on it. */
+export interface PlatformRegistry {
+  /** `<registry.host>:<traefik.ports.registry>`. */
+  readonly serverAddress: string;
+  readonly username: string;
+}
+
 /**
  * The printed model of a service with `--full`: the default fields, then every other field of the ServiceSpec
  * that the program registers (environment with secret-looking values masked, mounts, secrets, configs,
- * healthcheck, restart, update and rollback policy, resources, placement preferences, ...). A field added
- * to ServiceSpec shows up here without a change.
+ * healthcheck, restart, update and rollback policy, resources, placement preferences, ...), and the registry
+ * credentials (password masked) when the image is on the platform registry. A field added to ServiceSpec shows
+ * up here without a change.
  */
-export function renderServiceFull(s: ServiceSpec): Record<string, unknown> {
+export function renderServiceFull(s: ServiceSpec, registry?: PlatformRegistry): Record<string, unknown> {
   const base = renderService(s);
   const rest: Record<string, unknown> = { ...s };
   for (const k of [...Object.keys(base), ...NOT_REGISTERED]) delete rest[k];
+  const ref = parseImageRef(s.image);
+  const onRegistry = registry !== undefined && ref.ok && ref.value.registry === registry.serverAddress;
   return {
     ...base,
     environment: maskEnvironment(s.environment),
     ...Object.fromEntries(FULL_OPTIONAL.map((k) => [k, null])),
     ...Object.fromEntries(Object.entries(rest).filter(([k, v]) => k !== "environment" && v !== undefined)),
+    registryAuth: onRegistry ? { ...registry, password: MASKED } : null,
   };
 }
 
@@ -158,7 +170,15 @@ export function runRender(args: readonly string[], ctx: CliContext): number {
       printIssues(ctx.io, issues);
       return EXIT.invalid;
     }
-    const render: (s: ServiceSpec) => object = opts.flags.full ? renderServiceFull : renderService;
+    const registry: PlatformRegistry | undefined =
+      platform.registry.enabled && !opts.flags["no-platform"]
+        ? {
+            serverAddress: `${platform.registry.host}:${platform.traefik.ports.registry}`,
+            username: platform.registry.user,
+          }
+        : undefined;
+    const render = (s: ServiceSpec): object =>
+      opts.flags.full ? renderServiceFull(s, registry) : renderService(s);
     const services = stacks.flatMap((s) => s.services.map(render));
     ctx.io.out(JSON.stringify({ services }, null, 2));
     return EXIT.ok;

@@ -48,7 +48,8 @@ Options:
                   in the output or in the collision checks
   --full          everything registered for each service: also environment (secret values masked),
                   mounts, secrets, configs, resources, healthcheck, restart, update and rollback
-                  policy, placement preferences, endpoint mode, command, user
+                  policy, placement preferences, endpoint mode, command, user, and the registry
+                  credentials (password masked) of images on the platform registry
   -h, --help      show this help
 
 Exit codes: 0 valid, 1 invalid, 2 usage error.`;

@@ -442,4 +442,27 @@ describe("render --full", () => {
       }),
     );
   });
+
+  it("names the registry credentials (password masked) of images on the platform registry, not of others", () => {
+    type Auth = { registryAuth: unknown; name: string };
+    const dev = swarmform(["render", "--full", "--stack", "dev", "stacks/popcube.yaml"], ROOT);
+    expect([dev.code, dev.stderr]).toEqual([0, ""]);
+    const devConfig = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config;
+    const registryHost = devConfig["swarmform:stackVariables"].REGISTRY as string;
+    for (const s of (JSON.parse(dev.stdout) as { services: Auth[] }).services) {
+      expect([s.name, s.registryAuth]).toEqual([
+        s.name,
+        { serverAddress: registryHost, username: expect.any(String), password: MASKED },
+      ]);
+    }
+    const alone = swarmform(
+      ["render", "--full", "--no-platform", "--stack", "dev", "stacks/popcube.yaml"],
+      ROOT,
+    );
+    for (const s of (JSON.parse(alone.stdout) as { services: Auth[] }).services)
+      expect(s.registryAuth).toBeNull();
+    const other = swarmform(["render", "--full", file], ROOT);
+    for (const s of (JSON.parse(other.stdout) as { services: Auth[] }).services)
+      expect(s.registryAuth).toBeNull();
+  });
 });
