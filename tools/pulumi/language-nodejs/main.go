@@ -10,9 +10,8 @@
 //
 // What it implements (what `pulumi preview/up/refresh/destroy` call):
 //   - Handshake, GetPluginInfo;
-//   - GetRequiredPackages: the resource plugins of the @pulumi/* (or any) packages in the program's
-//     node_modules whose package.json has `pulumi.resource: true`, so a missing plugin is reported before
-//     the program runs, as with the upstream host;
+//   - GetRequiredPackages: the resource plugins that the program's dependencies (package.json, followed
+//     transitively through node_modules) declare with `pulumi.resource: true` in their package.json;
 //   - Run: spawns `node <@pulumi/pulumi/cmd/run> --monitor ... <program>` with the flags and the
 //     PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS / PULUMI_NODEJS_TYPESCRIPT / PULUMI_NODEJS_TSCONFIG_PATH
 //     environment that cmd/run reads, and returns its failure;
@@ -33,8 +32,8 @@ import (
 	"sort"
 	"strings"
 
-	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -153,9 +152,11 @@ func packageRootOf(dir string) (string, error) {
 }
 
 type packageJSON struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Pulumi  struct {
+	Name            string            `json:"name"`
+	Version         string            `json:"version"`
+	Dependencies    map[string]string `json:"dependencies"`
+	DevDependencies map[string]string `json:"devDependencies"`
+	Pulumi          struct {
 		Resource bool   `json:"resource"`
 		Name     string `json:"name"`
 		Version  string `json:"version"`
@@ -163,65 +164,89 @@ type packageJSON struct {
 	} `json:"pulumi"`
 }
 
-// requiredPackages lists the resource plugins that the packages in root/node_modules declare.
+func readPackageJSON(dir string) (*packageJSON, error) {
+	text, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return nil, err
+	}
+	var p packageJSON
+	if err := json.Unmarshal(text, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "package.json"), err)
+	}
+	return &p, nil
+}
+
+// resolvePackage finds the folder of package `name` as node's require would from `from`: the nearest
+// node_modules/<name> at or above it. "" when it is not installed.
+func resolvePackage(from, name string) string {
+	for d := from; ; d = filepath.Dir(d) {
+		candidate := filepath.Join(d, "node_modules", filepath.FromSlash(name))
+		if _, err := os.Stat(filepath.Join(candidate, "package.json")); err == nil {
+			return candidate
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// requiredPackages lists the resource plugins that the program's package (root/package.json: dependencies and
+// devDependencies) and their dependencies, transitively, declare with `pulumi.resource: true`.
 func requiredPackages(root string) ([]*pulumirpc.PackageDependency, error) {
 	found := map[string]*pulumirpc.PackageDependency{}
-	var walk func(nodeModules string) error
-	walk = func(nodeModules string) error {
-		entries, err := os.ReadDir(nodeModules)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		} else if err != nil {
-			return err
+	seen := map[string]bool{}
+	var visit func(dir string, p *packageJSON, top bool) error
+	visit = func(dir string, p *packageJSON, top bool) error {
+		if p.Pulumi.Resource {
+			name := p.Pulumi.Name
+			if name == "" {
+				name = strings.TrimPrefix(p.Name, "@pulumi/")
+			}
+			v := p.Pulumi.Version
+			if v == "" {
+				v = p.Version
+			}
+			found[name+"@"+v] = &pulumirpc.PackageDependency{
+				Kind: "resource", Name: name, Version: v, Server: p.Pulumi.Server,
+			}
 		}
-		var dirs []string
-		for _, e := range entries {
-			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		deps := []string{}
+		for d := range p.Dependencies {
+			deps = append(deps, d)
+		}
+		if top {
+			for d := range p.DevDependencies {
+				deps = append(deps, d)
+			}
+		}
+		for _, name := range deps {
+			depDir := resolvePackage(dir, name)
+			if depDir == "" {
+				continue // not installed (optional, or npm ci not run): node reports it if the program needs it
+			}
+			real, err := filepath.EvalSymlinks(depDir)
+			if err != nil {
+				return err
+			}
+			if seen[real] {
 				continue
 			}
-			if strings.HasPrefix(e.Name(), "@") {
-				scoped, err := os.ReadDir(filepath.Join(nodeModules, e.Name()))
-				if err != nil {
-					return err
-				}
-				for _, s := range scoped {
-					if s.IsDir() {
-						dirs = append(dirs, filepath.Join(nodeModules, e.Name(), s.Name()))
-					}
-				}
-			} else {
-				dirs = append(dirs, filepath.Join(nodeModules, e.Name()))
-			}
-		}
-		for _, dir := range dirs {
-			text, err := os.ReadFile(filepath.Join(dir, "package.json"))
+			seen[real] = true
+			dp, err := readPackageJSON(depDir)
 			if err != nil {
-				continue // not a package (e.g. .bin)
+				return err
 			}
-			var p packageJSON
-			if err := json.Unmarshal(text, &p); err != nil {
-				return fmt.Errorf("%s: %w", filepath.Join(dir, "package.json"), err)
-			}
-			if p.Pulumi.Resource {
-				name := p.Pulumi.Name
-				if name == "" {
-					name = strings.TrimPrefix(p.Name, "@pulumi/")
-				}
-				v := p.Pulumi.Version
-				if v == "" {
-					v = p.Version
-				}
-				found[name+"@"+v] = &pulumirpc.PackageDependency{
-					Kind: "resource", Name: name, Version: v, Server: p.Pulumi.Server,
-				}
-			}
-			if err := walk(filepath.Join(dir, "node_modules")); err != nil {
+			if err := visit(depDir, dp, false); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := walk(filepath.Join(root, "node_modules")); err != nil {
+	p, err := readPackageJSON(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := visit(root, p, true); err != nil {
 		return nil, err
 	}
 	keys := make([]string, 0, len(found))
