@@ -49,7 +49,10 @@ export class SwarmMembership extends pulumi.ComponentResource {
     super("swarmform:swarm:SwarmMembership", name, {}, opts);
     const plan = membershipPlan(args.hosts);
     const privateKey = pulumi.secret(args.privateKey);
-    const managers: NodeSsh[] = plan.managers.map((h) => nodeSshOf(h));
+    // Every node asks for a manager among ALL hosts (those that are managers answer), not only the configured
+    // managers: then promoting or demoting one node leaves the other nodes' inputs unchanged, and `pulumi preview`
+    // shows an update of that one node (with the managers-only list, the real engine showed all of them updating).
+    const managers: NodeSsh[] = args.hosts.map((h) => nodeSshOf(h));
     const init = {
       defaultAddrPool: [...args.swarm.defaultAddrPool],
       dataPathPort: args.swarm.dataPathPort,

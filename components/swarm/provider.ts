@@ -59,7 +59,10 @@ export interface SwarmNodeInputs {
   readonly bootstrap: boolean;
   /** Init options (bootstrap node only). */
   readonly init?: InitOptions;
-  /** Managers to ask (tried in order), sharing `privateKey`. May include this node. */
+  /**
+   * Hosts to ask for a manager, sharing `privateKey`: SwarmMembership passes every host of the swarm (the
+   * managers among them answer; the first in order is used). May include this node.
+   */
   readonly managers: readonly NodeSsh[];
   /** Joining nodes: the swarm they must join (refuses managers of another swarm). Default: not checked. */
   readonly expectedSwarmId?: string;

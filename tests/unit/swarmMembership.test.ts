@@ -114,7 +114,7 @@ describe("SwarmMembership under mocks", () => {
     expect(deps("h5")).toEqual([urn("h1")]);
   });
 
-  test("inputs: bootstrap and init only on the first manager; managers list; ssh details", async () => {
+  test("inputs: bootstrap and init only on the first manager; hosts to ask for a manager; ssh details", async () => {
     const get = (n: string) => ofType(r, TYPE).find((x) => x.name === `swarm-${n}`)!.inputs;
     expect(get("h1")).toMatchObject({
       name: "h1",
@@ -128,7 +128,8 @@ describe("SwarmMembership under mocks", () => {
     expect(get("h2").init).toBeUndefined();
     expect(get("h3")).toMatchObject({ port: 2222, user: "ops" });
     expect(get("h5")).toMatchObject({ role: "worker", availability: "drain" });
-    expect(get("h4").managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h2", "h3"]);
+    // Every host, in config order: a promotion or demotion must not change the other nodes' inputs.
+    expect(get("h4").managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h4", "h2", "h3", "h5"]);
   });
 
   test("secrets: the key is a secret input, tokens and key are secret outputs", async () => {
