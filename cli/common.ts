@@ -29,6 +29,10 @@ export class UsageError extends Error {}
 export interface CommandArgs {
   readonly stack?: string;
   readonly help: boolean;
+  /** `--strict`: keys that swarm ignores are errors. */
+  readonly strict: boolean;
+  /** `--name NAME`: the stack name of the single file given to render. */
+  readonly name?: string;
   readonly positionals: string[];
 }
 
@@ -37,7 +41,12 @@ export function parseCommandArgs(args: readonly string[], withPositionals: boole
   try {
     const { values, positionals } = parseArgs({
       args: [...args],
-      options: { stack: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        stack: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        strict: { type: "boolean" },
+        name: { type: "string" },
+      },
       allowPositionals: withPositionals,
       strict: true,
     });
@@ -47,6 +56,8 @@ export function parseCommandArgs(args: readonly string[], withPositionals: boole
     return {
       ...(values.stack !== undefined ? { stack: values.stack } : {}),
       help: !!values.help,
+      strict: !!values.strict,
+      ...(values.name !== undefined ? { name: values.name } : {}),
       positionals,
     };
   } catch (e) {

@@ -2,9 +2,9 @@
 // stack files, as JSON, with x-traefik expanded by the platform settings of the stack.
 import * as path from "path";
 import { parseClusterConfig, PlatformSpec, resolvePlatform } from "../components/config/clusterConfig";
-import { parseStackFile } from "../components/config/compose";
-import { ConfigError } from "../components/config/errors";
-import { readPulumiStackFile, stackVarsOf, traefikPlatformOf } from "../components/config/load";
+import { parseStackFile, STACK_NAME } from "../components/config/compose";
+import { ConfigError, formatIssue } from "../components/config/errors";
+import { readPulumiStackFile, sortIssues, stackVarsOf, traefikPlatformOf } from "../components/config/load";
 import { checkPorts, checkRoutes, secretsSetOf } from "../components/config/rules";
 import { ClusterSpec, ConfigIssue, ServiceSpec, StackSpec } from "../components/config/types";
 import {
@@ -17,17 +17,20 @@ import {
   UsageError,
 } from "./common";
 
-export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME]
+export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME] [--name STACK] [--strict]
 
 Prints, as JSON on stdout, the services the program registers for the stack files FILE...:
 {"services":[{"name","image","mode","replicas","labels","containerLabels","networks","constraints",
 "ports","updateConfig"}]}. x-traefik routes are expanded with the Traefik settings of --stack (default:
-the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from the environment,
-and also from stackVariables of --stack. Also reported: a port published twice and a host+path routed by
+the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from stackVariables
+of --stack and the file's defaults; from the environment only for the names in its stackEnvironment.
+Keys that swarm ignores (depends_on, restart, ...) are warnings on stderr. Also reported: a port published twice and a host+path routed by
 two services, across the files and the platform (Traefik's ports and hosts). Problems go to stderr, one per line.
 
 Options:
   --stack NAME   take the platform settings from Pulumi.NAME.yaml
+  --name STACK   the stack name of the one FILE (default: its top-level name:, else the file name)
+  --strict       keys that swarm ignores are errors (like swarmform:strictCompose: true)
   -h, --help     show this help
 
 Exit codes: 0 valid, 1 invalid, 2 usage error.`;
@@ -46,6 +49,25 @@ export interface RenderedService {
   readonly updateConfig: NonNullable<ServiceSpec["updateConfig"]> | null;
 }
 
+/** Service fields printed only when the file sets them (the Compose keys of issue 7). */
+const OPTIONAL_FIELDS = [
+  "logging",
+  "stopGracePeriod",
+  "stopSignal",
+  "hostname",
+  "dns",
+  "extraHosts",
+  "workingDir",
+  "readOnly",
+  "init",
+  "capAdd",
+  "capDrop",
+  "sysctls",
+  "isolation",
+  "networkAliases",
+  "maxReplicasPerNode",
+] as const;
+
 /** The printed model of a service. */
 export function renderService(s: ServiceSpec): RenderedService {
   return {
@@ -59,6 +81,11 @@ export function renderService(s: ServiceSpec): RenderedService {
     constraints: s.constraints,
     ports: s.ports,
     updateConfig: s.updateConfig ?? null,
+    ...Object.fromEntries(OPTIONAL_FIELDS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+    ...(s.resources?.reservations?.genericResources
+      ? { genericResources: s.resources.reservations.genericResources }
+      : {}),
+    ...(s.mounts.some((m) => m.volume) ? { mounts: s.mounts } : {}),
   };
 }
 
@@ -77,14 +104,15 @@ const DEFAULT_RENDER_CONFIG = {
 function settingsOf(
   stack: string | undefined,
   ctx: CliContext,
-): { platform: PlatformSpec; vars: Record<string, string | undefined> } {
+): { platform: PlatformSpec; vars: Record<string, string | undefined>; strict: boolean } {
   const read = stack !== undefined ? readPulumiStackFile(stackConfigPath(ctx.root, stack)) : undefined;
   const parsed = parseClusterConfig(read?.config ?? DEFAULT_RENDER_CONFIG);
   if (!parsed.config) throw new ConfigError(parsed.issues);
   const ids = { project: read?.project ?? "swarmform", stack: stack ?? "local" };
   return {
     platform: resolvePlatform(parsed.config, ids).platform,
-    vars: read ? stackVarsOf(ctx.env, parsed.config.stackVariables) : ctx.env,
+    vars: stackVarsOf(ctx.env, parsed.config.stackVariables, parsed.config.stackEnvironment).vars,
+    strict: parsed.config.strictCompose,
   };
 }
 
@@ -96,25 +124,35 @@ export function runRender(args: readonly string[], ctx: CliContext): number {
     return EXIT.ok;
   }
   if (opts.positionals.length === 0) throw new UsageError("render: give at least one stack file");
+  if (opts.name !== undefined && opts.positionals.length !== 1)
+    throw new UsageError("render: --name names the stack of one file; give exactly one");
   return reportConfigErrors(ctx.io, () => {
-    const { platform, vars } = settingsOf(opts.stack, ctx);
+    const { platform, vars, strict } = settingsOf(opts.stack, ctx);
     const stacks: StackSpec[] = [];
     const issues: ConfigIssue[] = [];
+    const warnings: ConfigIssue[] = [];
+    if (opts.name !== undefined && !STACK_NAME.test(opts.name))
+      throw new UsageError(`render: --name "${opts.name}" must match ${STACK_NAME.source}`);
     for (const file of opts.positionals) {
       const result = parseStackFile(path.resolve(file), {
         displayPath: file,
         vars,
         platform: traefikPlatformOf(platform),
+        strict: opts.strict || strict,
+        ...(opts.name !== undefined ? { stackName: opts.name } : {}),
       });
       issues.push(...result.issues);
-      if (result.stack) stacks.push(result.stack);
+      warnings.push(...result.warnings);
+      const stack = result.stack ?? result.partial;
+      if (stack) stacks.push(stack);
     }
+    for (const w of warnings) ctx.io.err(`warning: ${formatIssue(w)}`);
     // What the program would reject across these files and the platform: a port published twice, a
     // host+path routed by two services.
     const spec: ClusterSpec = { ...platform, stacks, secretsSet: secretsSetOf({}, []) };
-    if (issues.length === 0) issues.push(...checkPorts(spec), ...checkRoutes(spec));
+    issues.push(...checkPorts(spec), ...checkRoutes(spec));
     if (issues.length > 0) {
-      printIssues(ctx.io, issues);
+      printIssues(ctx.io, sortIssues(issues));
       return EXIT.invalid;
     }
     const services = stacks.flatMap((s) => s.services.map(renderService));

@@ -2,7 +2,8 @@
 // files it references, exactly as the program does before it creates anything.
 import * as fs from "fs";
 import * as path from "path";
-import { loadClusterSpec, readPulumiStackFile } from "../components/config/load";
+import { formatIssue } from "../components/config/errors";
+import { describeVariables, loadCluster, readPulumiStackFile } from "../components/config/load";
 import { ClusterSpec } from "../components/config/types";
 import {
   CliContext,
@@ -14,15 +15,17 @@ import {
   UsageError,
 } from "./common";
 
-export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME] [FILE...]
+export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME] [--strict] [FILE...]
 
 Validates Pulumi.NAME.yaml and every stack file it references (without --stack: every Pulumi.*.yaml in
 the project root). FILE... are other Pulumi.<stack>.yaml files; their stack files are relative to the
-directory of each. Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per
-line, as <origin>: <message>.
+directory of each. Prints one line per stack on stdout (OK or FAIL), and under OK each \${VAR} the
+stack files use with where its value comes from; problems go to stderr, one per line, as
+<origin>: <message>. Keys that swarm ignores are warnings on stderr ("warning: <origin>: <message>").
 
 Options:
   --stack NAME   the Pulumi stack to validate (local, dev, staging, prod, ...)
+  --strict       keys that swarm ignores are errors (like swarmform:strictCompose: true)
   -h, --help     show this help
 
 Exit codes: 0 valid, 1 invalid, 2 usage error.`;
@@ -44,7 +47,13 @@ export function summarizeSpec(spec: ClusterSpec): string {
  * Validates one stack config file; its stack files are relative to `rootDir`. Prints OK or FAIL on stdout,
  * problems on stderr. Returns the exit code.
  */
-export function validateStackFile(file: string, stack: string, rootDir: string, ctx: CliContext): number {
+export function validateStackFile(
+  file: string,
+  stack: string,
+  rootDir: string,
+  ctx: CliContext,
+  strict = false,
+): number {
   const shown = path.relative(process.cwd(), file) || file;
   if (!fs.existsSync(file)) {
     const known = listStacks(rootDir);
@@ -54,15 +63,19 @@ export function validateStackFile(file: string, stack: string, rootDir: string, 
   }
   const code = reportConfigErrors(ctx.io, () => {
     const read = readPulumiStackFile(file);
-    const spec = loadClusterSpec({
+    const { spec, warnings } = loadCluster({
       project: read.project ?? "swarmform",
       stack,
       config: read.config,
       secretKeys: read.secretKeys,
+      otherKeys: read.otherKeys,
       rootDir,
       env: ctx.env,
+      ...(strict ? { strict } : {}),
     });
+    for (const w of warnings) ctx.io.err(`warning: ${formatIssue(w)}`);
     ctx.io.out(`OK ${stack}: ${shown}: ${summarizeSpec(spec)}`);
+    for (const line of describeVariables(spec)) ctx.io.out(`  ${line}`);
     return EXIT.ok;
   });
   if (code !== EXIT.ok) ctx.io.out(`FAIL ${stack}: ${shown} (problems on stderr)`);
@@ -92,6 +105,6 @@ export function runValidate(args: readonly string[], ctx: CliContext): number {
     return EXIT.invalid;
   }
   return targets
-    .map((t) => validateStackFile(t.file, t.stack, t.rootDir, ctx))
+    .map((t) => validateStackFile(t.file, t.stack, t.rootDir, ctx, opts.strict))
     .reduce((a, b) => Math.max(a, b), EXIT.ok);
 }
