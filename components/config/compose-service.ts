@@ -1053,34 +1053,24 @@ function lineOfEachLabel(n: YNode, path: string): Record<string, { line: number;
   return out;
 }
 
-/** `generic_resources: [{ discrete_resource_spec: { kind, value } } | { named_resource_spec: { kind, value } }]`. */
-function readGenericResources(
-  r: Reader,
-  n: YNode,
-  q: string,
-): { discrete: string[]; named: string[] } | undefined {
+/** `generic_resources: [{ discrete_resource_spec: { kind, value } }]` (the only form of the Compose schema). */
+function readGenericResources(r: Reader, n: YNode, q: string): string[] | undefined {
   const s = r.seq(n, q);
   if (!s) return undefined;
-  const out = { discrete: [] as string[], named: [] as string[] };
+  const out: string[] = [];
   s.items.forEach((item, i) => {
     const at = `${q}[${i}]`;
     const m = r.map(item, at);
     if (!m) return;
-    for (const e of r.keys(m, at, ["discrete_resource_spec", "named_resource_spec"], "a generic resource")) {
+    for (const e of r.keys(m, at, ["discrete_resource_spec"], "a generic resource")) {
       const ep = join(at, e.key);
       const spec = r.map(e.value, ep);
       if (!spec) continue;
       const sf = fieldsOf(r, spec, ep, ["kind", "value"], e.key);
-      const kind = sf.get("kind") && r.str(sf.get("kind")!.value, join(ep, "kind"));
       if (!sf.has("kind") || !sf.has("value")) r.fail(spec, ep, `needs "kind" and "value"`);
-      const discrete = e.key === "discrete_resource_spec";
-      const value = sf.get("value")
-        ? discrete
-          ? r.int(sf.get("value")!.value, join(ep, "value"))
-          : r.str(sf.get("value")!.value, join(ep, "value"))
-        : undefined;
-      if (kind !== undefined && value !== undefined)
-        out[discrete ? "discrete" : "named"].push(`${kind}=${value}`);
+      const kind = sf.get("kind") && r.str(sf.get("kind")!.value, join(ep, "kind"));
+      const value = sf.get("value") && r.int(sf.get("value")!.value, join(ep, "value"));
+      if (kind !== undefined && value !== undefined) out.push(`${kind}=${value}`);
     }
   });
   return out;

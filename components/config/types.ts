@@ -195,8 +195,8 @@ export interface ResourcesSpec {
   readonly reservations?: {
     readonly cpus?: number;
     readonly memoryBytes?: number;
-    /** `generic_resources`: `discrete_resource_spec` as `KIND=N`, `named_resource_spec` as `KIND=VALUE`. */
-    readonly genericResources?: { readonly discrete: readonly string[]; readonly named: readonly string[] };
+    /** `generic_resources`: each `discrete_resource_spec` as `KIND=N`. */
+    readonly genericResources?: readonly string[];
   };
 }
 

@@ -205,11 +205,9 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
             ? compact({
                 nanoCpus: nanoCpus(r.reservations.cpus),
                 memoryBytes: r.reservations.memoryBytes,
-                genericResources: r.reservations.genericResources
-                  ? compact({
-                      discreteResourcesSpecs: r.reservations.genericResources.discrete.length
-                        ? [...r.reservations.genericResources.discrete]
-                        : undefined,
+                genericResources: r.reservations.genericResources?.length
+                  ? { discreteResourcesSpecs: [...r.reservations.genericResources] }
+                  : undefined,
                       namedResourcesSpecs: r.reservations.genericResources.named.length
                         ? [...r.reservations.genericResources.named]
                         : undefined,
