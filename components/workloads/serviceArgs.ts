@@ -208,11 +208,6 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
                 genericResources: r.reservations.genericResources?.length
                   ? { discreteResourcesSpecs: [...r.reservations.genericResources] }
                   : undefined,
-                      namedResourcesSpecs: r.reservations.genericResources.named.length
-                        ? [...r.reservations.genericResources.named]
-                        : undefined,
-                    })
-                  : undefined,
               })
             : undefined,
         })
