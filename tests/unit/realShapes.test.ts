@@ -38,6 +38,8 @@ const svc = (stack: StackSpec, key: string): ServiceSpec => {
   if (!s) throw new Error(`no service ${key} in ${stack.services.map((x) => x.key)}`);
   return s;
 };
+// The docker.ServiceArgs inputs are deeply nested pulumi.Input types; the test reads them as plain data.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const args = (s: ServiceSpec) => serviceArgs(s, { networkIds: {} }) as any;
 
 const FILES = [
