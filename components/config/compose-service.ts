@@ -153,11 +153,10 @@ type Fields = Map<string, YEntry>;
 const fieldsOf = (r: Reader, m: YMap, p: string, allowed: readonly string[], what: string): Fields =>
   new Map(r.keys(m, p, allowed, what).map((e) => [e.key, e]));
 
-/** Parses `services.<key>`; returns undefined when it has problems (all reported). */
+/** Parses `services.<key>` (every problem reported in the sink); undefined when it has no valid image. */
 export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | undefined {
   const { r, stack } = ctx;
   const p = join("services", entry.key);
-  const before = r.sink.issues.length;
   if (!SERVICE_KEY.test(entry.key))
     r.fail(entry, p, `service name "${entry.key}" must match ${SERVICE_KEY.source}`);
   else if (`${stack}_${entry.key}`.length > 63)
@@ -272,7 +271,10 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
 
   if (deploy.mode === "global" && deploy.replicas !== undefined)
     r.fail(deploy.replicasLine!, join(p, "deploy.replicas"), `"replicas" cannot be used with mode global`);
-  if (r.sink.issues.length > before || image === undefined) return undefined;
+  // A service with problems is still returned (without the fields that failed), so that the checks
+  // across services and stacks report their problems in the same pass; the stack is only used when the
+  // file has no issue at all (see parseStackText).
+  if (image === undefined) return undefined;
   const mode = deploy.mode ?? "replicated";
   return {
     stack,
