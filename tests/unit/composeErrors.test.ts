@@ -8,7 +8,7 @@ import { runRender } from "../../cli/render";
 import { runValidate } from "../../cli/validate";
 import { parseStackText, StackImportOptions } from "../../components/config/compose";
 import { ConfigError, formatIssue } from "../../components/config/errors";
-import { loadCluster, loadClusterSpecFromPulumi } from "../../components/config/load";
+import { loadCluster, loadClusterSpecFromPulumi, readPulumiStackFile } from "../../components/config/load";
 
 const imp = (text: string, extra: Partial<StackImportOptions> = {}) =>
   parseStackText(text, { file: "/srv/stacks/t.yaml", displayPath: "stacks/t.yaml", vars: {}, ...extra });
@@ -194,7 +194,7 @@ describe("all errors at once, sorted, at the offending key's line", () => {
     const read = () => ({
       project: "swarmform",
       stack: "x",
-      ...require("../../components/config/load").readPulumiStackFile(path.join(dir, "Pulumi.x.yaml")),
+      ...readPulumiStackFile(path.join(dir, "Pulumi.x.yaml")),
       rootDir: dir,
       env: {},
     });
@@ -275,9 +275,7 @@ describe("warnings and strictCompose through loadCluster, validate and render", 
       "swarmform",
       "w",
     );
-    const cfg = require("../../components/config/load").readPulumiStackFile(
-      path.join(dir, "Pulumi.w.yaml"),
-    ).config;
+    const cfg = readPulumiStackFile(path.join(dir, "Pulumi.w.yaml")).config;
     pulumi.runtime.setAllConfig(
       Object.fromEntries(
         Object.entries(cfg).map(([k, v]) => [
