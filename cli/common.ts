@@ -44,9 +44,11 @@ export function findProjectRoot(cwd: string): string {
 }
 
 /** Parsed options of a command: every `--stack NAME` in order, boolean flags, and positionals. */
-export interface CommandArgs<F extends string = never> {
+export interface CommandArgs<F extends string = never, O extends string = never> {
   readonly stacks: readonly string[];
   readonly flags: Readonly<Record<F, boolean>>;
+  /** String options such as `--name NAME` (undefined when not given). */
+  readonly options: Readonly<Record<O, string | undefined>>;
   readonly positionals: string[];
 }
 
@@ -54,12 +56,13 @@ export interface CommandArgs<F extends string = never> {
  * Parses `[--stack NAME]... [--FLAG]... [positionals...]` (`--help`/`-h` are handled by cli/main.ts before);
  * throws a UsageError on anything else, on a bad stack name, and on a stack or positional given twice.
  */
-export function parseCommandArgs<F extends string = never>(
+export function parseCommandArgs<F extends string = never, O extends string = never>(
   command: string,
   args: readonly string[],
   cwd: string,
   flagNames: readonly F[] = [],
-): CommandArgs<F> {
+  optionNames: readonly O[] = [],
+): CommandArgs<F, O> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -67,6 +70,7 @@ export function parseCommandArgs<F extends string = never>(
       options: {
         stack: { type: "string", multiple: true },
         ...Object.fromEntries(flagNames.map((f) => [f, { type: "boolean" as const }])),
+        ...Object.fromEntries(optionNames.map((o) => [o, { type: "string" as const }])),
       },
       allowPositionals: true,
       strict: true,
@@ -86,7 +90,11 @@ export function parseCommandArgs<F extends string = never>(
   );
   twiceIn(command, parsed.positionals, cwd);
   const flags = Object.fromEntries(flagNames.map((f) => [f, values[f] === true])) as Record<F, boolean>;
-  return { stacks, flags, positionals: parsed.positionals };
+  const options = Object.fromEntries(optionNames.map((o) => [o, values[o] as string | undefined])) as Record<
+    O,
+    string | undefined
+  >;
+  return { stacks, flags, options, positionals: parsed.positionals };
 }
 
 /** Throws a UsageError naming the first argument given twice. */

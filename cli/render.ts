@@ -2,10 +2,10 @@
 // registers for the given stack files, as JSON, with x-traefik expanded by the platform settings of the stack.
 import * as path from "path";
 import { parseClusterConfig, PlatformSpec, resolvePlatform } from "../components/config/clusterConfig";
-import { parseStackFile } from "../components/config/compose";
+import { parseStackFile, STACK_NAME } from "../components/config/compose";
 import { parseImageRef } from "../components/config/compose-values";
-import { ConfigError } from "../components/config/errors";
-import { readPulumiStackFile, stackVarsOf, traefikPlatformOf } from "../components/config/load";
+import { ConfigError, formatIssue } from "../components/config/errors";
+import { readPulumiStackFile, sortIssues, stackVarsOf, traefikPlatformOf } from "../components/config/load";
 import { checkPorts, checkRoutes, secretsSetOf } from "../components/config/rules";
 import { ClusterSpec, ConfigIssue, ServiceSpec, StackSpec } from "../components/config/types";
 import {
@@ -33,6 +33,25 @@ export interface RenderedService {
   readonly updateConfig: NonNullable<ServiceSpec["updateConfig"]> | null;
 }
 
+/** Service fields printed only when the file sets them (the Compose keys of issue 7). */
+const OPTIONAL_FIELDS = [
+  "logging",
+  "stopGracePeriod",
+  "stopSignal",
+  "hostname",
+  "dns",
+  "extraHosts",
+  "workingDir",
+  "readOnly",
+  "init",
+  "capAdd",
+  "capDrop",
+  "sysctls",
+  "isolation",
+  "networkAliases",
+  "maxReplicasPerNode",
+] as const;
+
 /** The printed model of a service. */
 export function renderService(s: ServiceSpec): RenderedService {
   return {
@@ -46,6 +65,11 @@ export function renderService(s: ServiceSpec): RenderedService {
     constraints: s.constraints,
     ports: s.ports,
     updateConfig: s.updateConfig ?? null,
+    ...Object.fromEntries(OPTIONAL_FIELDS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+    ...(s.resources?.reservations?.genericResources
+      ? { genericResources: s.resources.reservations.genericResources }
+      : {}),
+    ...(s.mounts.some((m) => m.volume) ? { mounts: s.mounts } : {}),
   };
 }
 
@@ -120,20 +144,21 @@ const DEFAULT_RENDER_CONFIG = {
 function settingsOf(
   stack: { name: string; file: string } | undefined,
   ctx: CliContext,
-): { platform: PlatformSpec; vars: Record<string, string | undefined> } {
+): { platform: PlatformSpec; vars: Record<string, string | undefined>; strict: boolean } {
   const read = stack !== undefined ? readPulumiStackFile(stack.file) : undefined;
   const parsed = parseClusterConfig(read?.config ?? DEFAULT_RENDER_CONFIG);
   if (!parsed.config) throw new ConfigError(parsed.issues);
   const ids = { project: read?.project ?? "swarmform", stack: stack?.name ?? "local" };
   return {
     platform: resolvePlatform(parsed.config, ids).platform,
-    vars: read ? stackVarsOf(ctx.env, parsed.config.stackVariables) : ctx.env,
+    vars: stackVarsOf(ctx.env, parsed.config.stackVariables, parsed.config.stackEnvironment).vars,
+    strict: parsed.config.strictCompose,
   };
 }
 
 /** Runs `swarmform render`. File arguments are relative to the current directory. */
 export function runRender(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs("render", args, ctx.cwd, ["no-platform", "full"]);
+  const opts = parseCommandArgs("render", args, ctx.cwd, ["no-platform", "full", "strict"], ["name"]);
   if (opts.positionals.length === 0) throw new UsageError("render: give at least one stack file");
   if (opts.stacks.length > 1) {
     throw new UsageError("render: --stack is given more than once; render takes the platform of one stack");
@@ -148,26 +173,36 @@ export function runRender(args: readonly string[], ctx: CliContext): number {
     }
     stack = { name, file };
   }
+  if (opts.options.name !== undefined && opts.positionals.length !== 1)
+    throw new UsageError("render: --name names the stack of one file; give exactly one");
   return reportConfigErrors(ctx.io, () => {
-    const { platform, vars } = settingsOf(stack, ctx);
+    const { platform, vars, strict } = settingsOf(stack, ctx);
     const stacks: StackSpec[] = [];
     const issues: ConfigIssue[] = [];
+    const warnings: ConfigIssue[] = [];
+    if (opts.options.name !== undefined && !STACK_NAME.test(opts.options.name))
+      throw new UsageError(`render: --name "${opts.options.name}" must match ${STACK_NAME.source}`);
     for (const file of opts.positionals) {
       const result = parseStackFile(path.resolve(ctx.cwd, file), {
         displayPath: file,
         vars,
         platform: traefikPlatformOf(platform),
+        strict: opts.flags.strict || strict,
+        ...(opts.options.name !== undefined ? { stackName: opts.options.name } : {}),
       });
       issues.push(...result.issues);
-      if (result.stack) stacks.push(result.stack);
+      warnings.push(...result.warnings);
+      const stack = result.stack ?? result.partial;
+      if (stack) stacks.push(stack);
     }
+    for (const w of warnings) ctx.io.err(`warning: ${formatIssue(w)}`);
     // What the program would reject across these files and (unless --no-platform) the platform: a port
     // published twice, a host+path routed by two services.
     const spec: ClusterSpec = { ...platform, stacks, secretsSet: secretsSetOf({}, []) };
     const scope = { platform: !opts.flags["no-platform"] };
     if (issues.length === 0) issues.push(...checkPorts(spec, scope), ...checkRoutes(spec, scope));
     if (issues.length > 0) {
-      printIssues(ctx.io, issues);
+      printIssues(ctx.io, sortIssues(issues));
       return EXIT.invalid;
     }
     const registry: PlatformRegistry | undefined =

@@ -17,33 +17,38 @@ Options:
 
 Exit codes: 0 valid, 1 invalid input, 2 usage error.`;
 
-export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME]... [FILE...]
+export const VALIDATE_USAGE = `Usage: swarmform validate [--stack NAME]... [--strict] [FILE...]
 
 Validates Pulumi.NAME.yaml and every stack file it references (without --stack and FILE: every
 Pulumi.*.yaml of the project, the directory with Pulumi.yaml at or above the current directory).
 --stack may be repeated: each stack is validated. FILE... are other Pulumi.<stack>.yaml files; their
 stack files are relative to the directory of each. A stack or file given twice is a usage error.
-Prints one line per stack on stdout (OK or FAIL); problems go to stderr, one per line, as
-<origin>: <message>.
+Prints one line per stack on stdout (OK or FAIL), and under OK each \${VAR} the stack files use with
+where its value comes from; problems go to stderr, one per line, as <origin>: <message>. Keys that swarm
+ignores are warnings on stderr ("warning: <origin>: <message>").
 
 Options:
   --stack NAME   a Pulumi stack to validate (local, dev, staging, prod, ...); may be repeated
+  --strict       keys that swarm ignores are errors (like swarmform:strictCompose: true)
   -h, --help     show this help
 
 Exit codes: 0 valid, 1 invalid, 2 usage error.`;
 
-export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME] [--no-platform] [--full]
+export const RENDER_USAGE = `Usage: swarmform render FILE... [--stack NAME] [--name STACK] [--strict] [--no-platform] [--full]
 
 Prints, as JSON on stdout, the services the program registers for the stack files FILE...:
 {"services":[{"name","image","mode","replicas","labels","containerLabels","networks","constraints",
 "ports","updateConfig"}]}. x-traefik routes are expanded with the Traefik settings of --stack (default:
-the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from the environment,
-and also from stackVariables of --stack. Also reported: a port published twice and a host+path routed by
+the defaults of a local stack, public network swarmform-local_public). \${VAR} comes from stackVariables
+of --stack and the file's defaults; from the environment only for the names in its stackEnvironment.
+Keys that swarm ignores (depends_on, restart, ...) are warnings on stderr. Also reported: a port published twice and a host+path routed by
 two services, across the files and the platform (Traefik's ports and routes, the registry's and
 monitoring's routes). Problems go to stderr, one per line. A file given twice is a usage error.
 
 Options:
   --stack NAME    take the platform settings from Pulumi.NAME.yaml of the project (once only)
+  --name STACK    the stack name of the one FILE (default: its top-level name:, else the file name)
+  --strict        keys that swarm ignores are errors (like swarmform:strictCompose: true)
   --no-platform   the given files alone: no ports or routes of Traefik, the registry or monitoring,
                   in the output or in the collision checks
   --full          everything registered for each service: also environment (secret values masked),

@@ -2,7 +2,8 @@
 // the stack files it references, exactly as the program does before it creates anything.
 import * as fs from "fs";
 import * as path from "path";
-import { loadClusterSpec, readPulumiStackFile } from "../components/config/load";
+import { formatIssue } from "../components/config/errors";
+import { describeVariables, loadCluster, readPulumiStackFile } from "../components/config/load";
 import { ClusterSpec } from "../components/config/types";
 import {
   CliContext,
@@ -40,7 +41,7 @@ interface Target {
  * Validates one stack config file; its stack files are relative to `rootDir`. Prints OK or FAIL on stdout,
  * problems on stderr. Returns the exit code.
  */
-export function validateStackFile(t: Target, ctx: CliContext): number {
+export function validateStackFile(t: Target, ctx: CliContext, strict = false): number {
   const shown = path.relative(ctx.cwd, t.file) || t.file;
   if (t.missing !== undefined) {
     ctx.io.err(t.missing);
@@ -49,15 +50,19 @@ export function validateStackFile(t: Target, ctx: CliContext): number {
   }
   const code = reportConfigErrors(ctx.io, () => {
     const read = readPulumiStackFile(t.file);
-    const spec = loadClusterSpec({
+    const { spec, warnings } = loadCluster({
       project: read.project ?? "swarmform",
       stack: t.stack,
       config: read.config,
       secretKeys: read.secretKeys,
+      otherKeys: read.otherKeys,
       rootDir: t.rootDir,
       env: ctx.env,
+      ...(strict ? { strict } : {}),
     });
+    for (const w of warnings) ctx.io.err(`warning: ${formatIssue(w)}`);
     ctx.io.out(`OK ${t.stack}: ${shown}: ${summarizeSpec(spec)}`);
+    for (const line of describeVariables(spec)) ctx.io.out(`  ${line}`);
     return EXIT.ok;
   });
   if (code !== EXIT.ok) ctx.io.out(`FAIL ${t.stack}: ${shown} (problems on stderr)`);
@@ -66,7 +71,7 @@ export function validateStackFile(t: Target, ctx: CliContext): number {
 
 /** Runs `swarmform validate`: each FILE, then each --stack in the order given (or every stack). */
 export function runValidate(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs("validate", args, ctx.cwd);
+  const opts = parseCommandArgs("validate", args, ctx.cwd, ["strict"]);
   const files: Target[] = opts.positionals.map((f) => {
     const file = path.resolve(ctx.cwd, f);
     const m = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file));
@@ -89,5 +94,7 @@ export function runValidate(args: readonly string[], ctx: CliContext): number {
     ctx.io.err(`no Pulumi.<stack>.yaml in ${root}`);
     return EXIT.invalid;
   }
-  return targets.map((t) => validateStackFile(t, ctx)).reduce((a, b) => Math.max(a, b), EXIT.ok);
+  return targets
+    .map((t) => validateStackFile(t, ctx, opts.flags.strict))
+    .reduce((a, b) => Math.max(a, b), EXIT.ok);
 }

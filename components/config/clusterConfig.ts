@@ -100,12 +100,8 @@ const stackEntrySchema = z.union(
     z.string().min(1),
     strict({
       file: z.string({ error: "must be a stack file path" }).min(1),
-      name: z
-        .string({ error: "must be a stack name" })
-        .regex(/^[a-z0-9][a-z0-9_-]*$/, {
-          error: "must be a stack name: lower-case letters, digits, '_' and '-'",
-        })
-        .optional(),
+      // Checked when the stack file is read (load.ts), so that a bad name does not hide the file's problems.
+      name: z.string({ error: "must be a stack name" }).optional(),
     }),
   ],
   { error: 'must be a stack file path, e.g. "stacks/popcube.yaml", or { file, name? }' },
@@ -207,6 +203,15 @@ export const clusterConfigSchema = strict({
       scalar,
     )
     .default({}),
+  stackEnvironment: z
+    .array(
+      z
+        .string({ error: "must be a variable name" })
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a variable name (letters, digits and '_')" }),
+      { error: "must be a list of variable names, e.g. [ORG, API_TAG]" },
+    )
+    .default([]),
+  strictCompose: z.boolean({ error: "must be true or false" }).default(false),
   ...secretShape,
 });
 

@@ -4,10 +4,22 @@ import { interpolate, InterpolationVars } from "./interpolate";
 import { ConfigIssue } from "./types";
 import { YEntry, YMap, YNode, YSeq } from "./yamlSource";
 
-/** Collects issues for one file. */
+/** Collects issues (errors) and warnings for one file. */
 export class IssueSink {
   readonly issues: ConfigIssue[] = [];
-  constructor(readonly file: string) {}
+  /** Keys that swarm ignores: warnings, or issues when `strict`. */
+  readonly warnings: ConfigIssue[] = [];
+  constructor(
+    readonly file: string,
+    /** Ignored keys are errors instead of warnings. Default false. */
+    readonly strict = false,
+  ) {}
+
+  /** A key that `docker stack deploy` ignores: a warning, or an issue in strict mode. */
+  ignore(line: number, path: string, message: string): void {
+    if (this.strict) this.add(line, path, `${message} (an error because of strict mode)`);
+    else this.warnings.push({ origin: { file: this.file, line, path }, message });
+  }
 
   /** Suppresses further problems at `path` (its value did not interpolate). */
   markBroken(path: string): void {
@@ -33,23 +45,37 @@ export function join(path: string, key: string | number): string {
  * Interpolates every string scalar of the tree (values only, never keys), as compose does after
  * parsing, so each error keeps the line of its scalar. Top-level `x-*` keys are skipped.
  */
-export function interpolateTree(node: YNode, vars: InterpolationVars, sink: IssueSink, path = ""): YNode {
+export function interpolateTree(
+  node: YNode,
+  vars: InterpolationVars,
+  sink: IssueSink,
+  path = "",
+  used?: Map<string, { line: number; defaulted: boolean }>,
+): YNode {
   if (node.kind === "scalar") {
     if (typeof node.value !== "string" || !node.value.includes("$")) return node;
     const r = interpolate(node.value, vars);
+    for (const u of r.used) {
+      const seen = used?.get(u.name);
+      if (!seen) used?.set(u.name, { line: node.line, defaulted: u.defaulted });
+      else if (!u.defaulted) seen.defaulted = false;
+    }
     for (const e of r.errors) sink.add(node.line, path, e);
     if (r.errors.length > 0) sink.markBroken(path);
     return { kind: "scalar", line: node.line, value: r.value };
   }
   if (node.kind === "seq") {
-    return { ...node, items: node.items.map((n, i) => interpolateTree(n, vars, sink, `${path}[${i}]`)) };
+    return {
+      ...node,
+      items: node.items.map((n, i) => interpolateTree(n, vars, sink, `${path}[${i}]`, used)),
+    };
   }
   return {
     ...node,
     entries: node.entries.map((e) =>
       path === "" && e.key.startsWith("x-")
         ? e
-        : { ...e, value: interpolateTree(e.value, vars, sink, join(path, e.key)) },
+        : { ...e, value: interpolateTree(e.value, vars, sink, join(path, e.key), used) },
     ),
   };
 }
@@ -154,13 +180,26 @@ export class Reader {
 
   /**
    * Reports every key of `map` that is not in `allowed` (keys starting with `x-` are extensions and
-   * are ignored). Returns the entries whose key is allowed.
+   * are ignored). Keys in `ignored` (key -> why swarm ignores it) are warnings, or errors in strict
+   * mode; `refused` (key -> why we cannot honour it) are errors with that reason. Returns the entries
+   * whose key is allowed.
    */
-  keys(map: YMap, path: string, allowed: readonly string[], what: string): YEntry[] {
+  keys(
+    map: YMap,
+    path: string,
+    allowed: readonly string[],
+    what: string,
+    ignored: Readonly<Record<string, string>> = {},
+    refused: Readonly<Record<string, string>> = {},
+  ): YEntry[] {
     const out: YEntry[] = [];
     for (const e of map.entries) {
       if (e.key.startsWith("x-") && !allowed.includes(e.key)) continue;
       if (allowed.includes(e.key)) out.push(e);
+      else if (Object.hasOwn(ignored, e.key))
+        this.sink.ignore(e.line, join(path, e.key), `"${e.key}" is ignored: ${ignored[e.key]}`);
+      else if (Object.hasOwn(refused, e.key))
+        this.sink.add(e.line, join(path, e.key), `"${e.key}" is not supported: ${refused[e.key]}`);
       else
         this.sink.add(
           e.line,
@@ -177,7 +216,12 @@ function strValue(node: YNode): string {
 }
 
 /** Reads labels in list (`k=v`) or map form. Values are strings; `null` map values become "". */
-export function readLabels(r: Reader, node: YNode, p: string): Record<string, string> | undefined {
+export function readLabels(
+  r: Reader,
+  node: YNode,
+  p: string,
+  what = "label",
+): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   if (node.kind === "seq") {
     node.items.forEach((item, i) => {
@@ -185,8 +229,8 @@ export function readLabels(r: Reader, node: YNode, p: string): Record<string, st
       if (s === undefined) return;
       const eq = s.indexOf("=");
       const k = eq < 0 ? s : s.slice(0, eq);
-      if (k === "") return r.fail(item, `${p}[${i}]`, `label "${s}" has no key`);
-      if (k in out) r.fail(item, `${p}[${i}]`, `label "${k}" is given twice`);
+      if (k === "") return r.fail(item, `${p}[${i}]`, `${what} "${s}" has no key`);
+      if (k in out) r.fail(item, `${p}[${i}]`, `${what} "${k}" is given twice`);
       out[k] = eq < 0 ? "" : s.slice(eq + 1);
     });
     return out;
@@ -195,7 +239,7 @@ export function readLabels(r: Reader, node: YNode, p: string): Record<string, st
   if (!m) return undefined;
   for (const e of m.entries) {
     const v = e.value;
-    if (v.kind !== "scalar") r.fail(v, join(p, e.key), "a label value must be a string");
+    if (v.kind !== "scalar") r.fail(v, join(p, e.key), `a ${what} value must be a string`);
     else
       out[e.key] =
         v.value === null ? "" : typeof v.value === "number" ? (v.raw ?? String(v.value)) : String(v.value);

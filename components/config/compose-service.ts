@@ -14,8 +14,11 @@ import {
 } from "./compose-values";
 import { buildTraefikLabels, routerNameOf } from "./traefikLabels";
 import {
+  DnsSpec,
   FileRefSpec,
   HealthcheckSpec,
+  LoggingSpec,
+  VolumeOptionsSpec,
   MountSpec,
   NetworkSpec,
   PortSpec,
@@ -31,8 +34,11 @@ import { YEntry, YMap, YNode } from "./yamlSource";
 /** Top-level definitions a service may refer to. */
 export interface StackRefs {
   readonly networks: ReadonlyMap<string, { readonly physicalName: string; readonly spec?: NetworkSpec }>;
-  /** Volume key -> physical name. */
-  readonly volumes: ReadonlyMap<string, string>;
+  /** Volume key -> physical name, and how swarm creates it (stack-defined volumes only). */
+  readonly volumes: ReadonlyMap<
+    string,
+    { readonly physicalName: string; readonly volume?: VolumeOptionsSpec }
+  >;
   readonly configs: ReadonlyMap<string, StackFileSpec>;
   readonly secrets: ReadonlyMap<string, StackFileSpec>;
 }
@@ -73,7 +79,59 @@ export const SERVICE_KEYS = [
   "labels",
   "deploy",
   "x-traefik",
+  "logging",
+  "stop_grace_period",
+  "stop_signal",
+  "hostname",
+  "dns",
+  "dns_search",
+  "dns_opt",
+  "extra_hosts",
+  "working_dir",
+  "read_only",
+  "init",
+  "cap_add",
+  "cap_drop",
+  "sysctls",
+  "isolation",
 ] as const;
+
+const NOT_SWARM = "swarm services do not support it, and docker stack deploy ignores it too";
+/** Service keys that `docker stack deploy` ignores (with a warning, or silently): why, for the warning. */
+export const IGNORED_SERVICE_KEYS: Readonly<Record<string, string>> = {
+  build: "swarm runs images and never builds them; build and push the image first",
+  restart: "swarm restarts tasks according to deploy.restart_policy",
+  container_name: "swarm names the containers of a service itself",
+  depends_on: "swarm starts services in no particular order",
+  links: "services reach each other by name on a shared network",
+  external_links: "services reach each other by name on a shared network",
+  expose: "every port of a service is reachable from its networks",
+  network_mode: NOT_SWARM,
+  privileged: NOT_SWARM,
+  devices: NOT_SWARM,
+  cgroup_parent: NOT_SWARM,
+  cgroupns_mode: NOT_SWARM,
+  domainname: NOT_SWARM,
+  ipc: NOT_SWARM,
+  mac_address: NOT_SWARM,
+  pid: NOT_SWARM,
+  security_opt: NOT_SWARM,
+  shm_size: NOT_SWARM,
+  userns_mode: NOT_SWARM,
+};
+
+const NO_PROVIDER_FIELD =
+  "swarm honours it, but the docker provider (@pulumi/docker v5 Service) has no field for it, so Swarmform cannot set it";
+/** Service keys that swarm honours but we cannot: why. */
+export const REFUSED_SERVICE_KEYS: Readonly<Record<string, string>> = {
+  tty: NO_PROVIDER_FIELD,
+  stdin_open: NO_PROVIDER_FIELD,
+  ulimits: NO_PROVIDER_FIELD,
+  credential_spec: NO_PROVIDER_FIELD,
+  oom_score_adj: NO_PROVIDER_FIELD,
+  volumes_from: "docker stack deploy refuses it: swarm services cannot share another container's volumes",
+  extends: "docker stack deploy refuses it; use YAML anchors and `<<:` merges instead",
+};
 const DEPLOY_KEYS = [
   "mode",
   "replicas",
@@ -95,18 +153,21 @@ type Fields = Map<string, YEntry>;
 const fieldsOf = (r: Reader, m: YMap, p: string, allowed: readonly string[], what: string): Fields =>
   new Map(r.keys(m, p, allowed, what).map((e) => [e.key, e]));
 
-/** Parses `services.<key>`; returns undefined when it has problems (all reported). */
+/** Parses `services.<key>` (every problem reported in the sink); undefined when it has no valid image. */
 export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | undefined {
   const { r, stack } = ctx;
   const p = join("services", entry.key);
-  const before = r.sink.issues.length;
   if (!SERVICE_KEY.test(entry.key))
     r.fail(entry, p, `service name "${entry.key}" must match ${SERVICE_KEY.source}`);
   else if (`${stack}_${entry.key}`.length > 63)
     r.fail(entry, p, `service name "${stack}_${entry.key}" is longer than 63 characters (docker's limit)`);
   const m = r.map(entry.value, p);
   if (!m) return undefined;
-  const f = fieldsOf(r, m, p, SERVICE_KEYS, `service "${entry.key}"`);
+  const f = new Map(
+    r
+      .keys(m, p, SERVICE_KEYS, `service "${entry.key}"`, IGNORED_SERVICE_KEYS, REFUSED_SERVICE_KEYS)
+      .map((e) => [e.key, e]),
+  );
   const get = <T>(
     key: string,
     read: (node: YNode, path: string, e: YEntry) => T | undefined,
@@ -135,7 +196,7 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
     ...(get("env_file", (n, q) => readEnvFiles(ctx, n, q)) ?? {}),
     ...(get("environment", (n, q) => readEnvironment(ctx, n, q)) ?? {}),
   };
-  const declaredNetworks = get("networks", (n, q) => serviceNetworks(ctx, n, q)) ?? [];
+  const declaredNetworks = get("networks", (n, q) => serviceNetworks(ctx, n, q)) ?? { names: [] };
   const mounts = get("volumes", (n, q) => readMounts(ctx, n, q)) ?? [];
   const secrets = get("secrets", (n, q) => fileRefs(ctx, n, q, "secrets")) ?? [];
   const configs = get("configs", (n, q) => fileRefs(ctx, n, q, "configs")) ?? [];
@@ -144,8 +205,38 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
   const userContainerLabels = get("labels", (n, q) => readLabels(r, n, q)) ?? {};
   const deploy = get("deploy", (n, q) => readDeploy(r, n, q)) ?? {};
   const traefik = get("x-traefik", (n, q) => readTraefik(r, n, q));
+  const logging = get("logging", (n, q) => readLogging(r, n, q));
+  const stopGracePeriod = get("stop_grace_period", (n, q) => durationOf(r, n, q));
+  const stopSignal = get("stop_signal", (n, q) => {
+    const v = r.str(n, q);
+    return v === undefined || /^(SIG[A-Z0-9+-]+|\d+)$/.test(v)
+      ? v
+      : r.fail(n, q, `"${v}" is not a signal (e.g. SIGTERM, SIGQUIT, 15)`);
+  });
+  const hostname = get("hostname", (n, q) => r.str(n, q));
+  const dns = readDns(r, f, p);
+  const extraHosts = get("extra_hosts", (n, q) => readExtraHosts(r, n, q));
+  const workingDir = get("working_dir", (n, q) => {
+    const v = r.str(n, q);
+    return v === undefined || v.startsWith("/") ? v : r.fail(n, q, `"${v}" must be an absolute path`);
+  });
+  const readOnly = get("read_only", (n, q) => r.bool(n, q));
+  const init = get("init", (n, q) => r.bool(n, q));
+  const capAdd = get("cap_add", (n, q) => r.strList(n, q));
+  const capDrop = get("cap_drop", (n, q) => r.strList(n, q));
+  const sysctls = get("sysctls", (n, q) => readLabels(r, n, q, "sysctl"));
+  const isolation = get("isolation", (n, q) => r.oneOf(n, q, ["default", "process", "hyperv"] as const));
+  const lines: Record<string, number> = {};
+  for (const [k, e] of f) lines[k] = e.line;
+  const labelLines: Record<string, { line: number; path: string }> = {};
+  const deployLabels = f.get("deploy")?.value;
+  const dl = deployLabels?.kind === "map" ? deployLabels.entries.find((e) => e.key === "labels") : undefined;
+  if (dl) {
+    lines["deploy.labels"] = dl.line;
+    Object.assign(labelLines, lineOfEachLabel(dl.value, join(p, "deploy.labels")));
+  }
 
-  const networks = declaredNetworks.length > 0 ? [...declaredNetworks] : [`${stack}_default`];
+  const networks = declaredNetworks.names.length > 0 ? [...declaredNetworks.names] : [`${stack}_default`];
   const namespace = { "com.docker.stack.namespace": stack };
   const labels: Record<string, string> = { ...(deploy.labels ?? {}) };
   const labelsLine = f.get("deploy")?.line ?? entry.line;
@@ -170,6 +261,7 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
         certResolver,
       });
       addLabels(r, labels, generated, at.line, join(p, "x-traefik"));
+      for (const k of Object.keys(generated)) labelLines[k] ??= { line: at.line, path: join(p, "x-traefik") };
     } catch (e) {
       r.fail(at, join(p, "x-traefik"), (e as Error).message);
     }
@@ -179,7 +271,10 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
 
   if (deploy.mode === "global" && deploy.replicas !== undefined)
     r.fail(deploy.replicasLine!, join(p, "deploy.replicas"), `"replicas" cannot be used with mode global`);
-  if (r.sink.issues.length > before || image === undefined) return undefined;
+  // A service with problems is still returned (without the fields that failed), so that the checks
+  // across services and stacks report their problems in the same pass; the stack is only used when the
+  // file has no issue at all (see parseStackText).
+  if (image === undefined) return undefined;
   const mode = deploy.mode ?? "replicated";
   return {
     stack,
@@ -208,7 +303,26 @@ export function parseService(ctx: ServiceContext, entry: YEntry): ServiceSpec | 
     ...(deploy.resources ? { resources: deploy.resources } : {}),
     ...(deploy.endpointMode ? { endpointMode: deploy.endpointMode } : {}),
     ...(traefik ? { traefik } : {}),
+    ...(deploy.maxReplicasPerNode !== undefined ? { maxReplicasPerNode: deploy.maxReplicasPerNode } : {}),
+    ...(declaredNetworks.aliases && Object.keys(declaredNetworks.aliases).length > 0
+      ? { networkAliases: declaredNetworks.aliases }
+      : {}),
+    ...(logging ? { logging } : {}),
+    ...(stopGracePeriod !== undefined ? { stopGracePeriod } : {}),
+    ...(stopSignal !== undefined ? { stopSignal } : {}),
+    ...(hostname !== undefined ? { hostname } : {}),
+    ...(dns ? { dns } : {}),
+    ...(extraHosts ? { extraHosts } : {}),
+    ...(workingDir !== undefined ? { workingDir } : {}),
+    ...(readOnly !== undefined ? { readOnly } : {}),
+    ...(init !== undefined ? { init } : {}),
+    ...(capAdd ? { capAdd } : {}),
+    ...(capDrop ? { capDrop } : {}),
+    ...(sysctls ? { sysctls } : {}),
+    ...(isolation ? { isolation } : {}),
     origin: { file: r.sink.file, line: entry.line, path: p },
+    lines,
+    labelLines,
   };
 }
 
@@ -303,10 +417,17 @@ function readEnvFiles(ctx: ServiceContext, n: YNode, q: string): Record<string, 
   return out;
 }
 
-/** networks: list or map form (map values must be empty: aliases and addresses are not supported). */
-function serviceNetworks(ctx: ServiceContext, n: YNode, q: string): string[] | undefined {
+/**
+ * networks: list or map form. In the map form a network takes `aliases`; `default` is the stack's
+ * implicit default network (`<stack>_default`) unless the file defines it.
+ */
+function serviceNetworks(
+  ctx: ServiceContext,
+  n: YNode,
+  q: string,
+): { names: string[]; aliases?: Record<string, string[]> } | undefined {
   const { r } = ctx;
-  const names: { name: string; node: { line: number }; at: string }[] = [];
+  const names: { name: string; node: { line: number }; at: string; aliases?: string[] }[] = [];
   if (n.kind === "seq") {
     n.items.forEach((item, i) => {
       const s = r.str(item, `${q}[${i}]`);
@@ -316,22 +437,22 @@ function serviceNetworks(ctx: ServiceContext, n: YNode, q: string): string[] | u
     const m = r.map(n, q);
     if (!m) return undefined;
     for (const e of m.entries) {
-      const v = e.value;
-      if (!(v.kind === "scalar" && v.value === null) && !(v.kind === "map" && v.entries.length === 0)) {
-        const keys = v.kind === "map" ? v.entries.map((x) => x.key).join(", ") : "a value";
-        r.fail(
-          e,
-          join(q, e.key),
-          `per-network options (${keys}) are not supported; give the network with no options`,
-        );
-      }
-      names.push({ name: e.key, node: e, at: join(q, e.key) });
+      const at = join(q, e.key);
+      const opts = r.optMap(e.value, at);
+      let aliases: string[] | undefined;
+      for (const o of opts
+        ? r.keys(opts, at, ["aliases"], `network "${e.key}" of a service`, {}, NETWORK_OPTS_REFUSED)
+        : [])
+        aliases = r.strList(o.value, join(at, "aliases"));
+      names.push({ name: e.key, node: e, at, ...(aliases ? { aliases } : {}) });
     }
   }
   const out: string[] = [];
-  for (const { name, node, at } of names) {
+  const aliases: Record<string, string[]> = {};
+  for (const { name, node, at, aliases: a } of names) {
     const def = ctx.refs.networks.get(name);
-    if (!def) {
+    const physical = def?.physicalName ?? (name === "default" ? `${ctx.stack}_default` : undefined);
+    if (physical === undefined) {
       const known = [...ctx.refs.networks.keys()];
       r.fail(
         node,
@@ -339,10 +460,20 @@ function serviceNetworks(ctx: ServiceContext, n: YNode, q: string): string[] | u
         `network "${name}" is not defined under top-level networks` +
           (known.length ? ` (defined: ${known.join(", ")})` : ""),
       );
-    } else if (!out.includes(def.physicalName)) out.push(def.physicalName);
+      continue;
+    }
+    if (!out.includes(physical)) out.push(physical);
+    if (a && a.length > 0) aliases[physical] = a;
   }
-  return out;
+  return { names: out, aliases };
 }
+
+const NETWORK_OPTS_REFUSED: Readonly<Record<string, string>> = {
+  ipv4_address: "swarm assigns task addresses itself; a service cannot have a static address",
+  ipv6_address: "swarm assigns task addresses itself; a service cannot have a static address",
+  link_local_ips: "swarm services do not support it",
+  priority: "swarm services do not support it",
+};
 
 /** Resolves a bind source against the stack file's directory, as docker stack deploy does. */
 function bindSource(
@@ -365,11 +496,11 @@ function volumeSource(
   key: string,
   node: { line: number },
   at: string,
-): string | undefined {
-  const physical = ctx.refs.volumes.get(key);
-  if (physical === undefined)
+): { physicalName: string; volume?: VolumeOptionsSpec } | undefined {
+  const def = ctx.refs.volumes.get(key);
+  if (def === undefined)
     return ctx.r.fail(node, at, `volume "${key}" is not defined under top-level volumes`);
-  return physical;
+  return def;
 }
 
 /** volumes: short `src:dst[:ro]` and long syntax (type, source, target, read_only). */
@@ -387,11 +518,20 @@ function readMounts(ctx: ServiceContext, n: YNode, q: string): MountSpec[] | und
       if (!v.ok) return void r.fail(item, at, v.error);
       const { target, readOnly } = v.value;
       if (v.value.source === undefined) return void out.push({ type: "volume", target, readOnly });
-      const source =
-        v.value.type === "bind"
-          ? bindSource(ctx, v.value.source, item, at)
-          : volumeSource(ctx, v.value.source, item, at);
-      if (source !== undefined) out.push({ type: v.value.type, source, target, readOnly });
+      if (v.value.type === "bind") {
+        const source = bindSource(ctx, v.value.source, item, at);
+        if (source !== undefined) out.push({ type: "bind", source, target, readOnly });
+        return;
+      }
+      const vol = volumeSource(ctx, v.value.source, item, at);
+      if (vol !== undefined)
+        out.push({
+          type: "volume",
+          source: vol.physicalName,
+          target,
+          readOnly,
+          ...(vol.volume ? { volume: vol.volume } : {}),
+        });
       return;
     }
     const m = r.map(item, at);
@@ -410,6 +550,7 @@ function readMounts(ctx: ServiceContext, n: YNode, q: string): MountSpec[] | und
     const src = srcEntry && r.str(srcEntry.value, join(at, "source"));
     if (!type || target === undefined) return;
     let source: string | undefined;
+    let volume: VolumeOptionsSpec | undefined;
     if (type === "tmpfs") {
       if (srcEntry) return void r.fail(srcEntry, join(at, "source"), "a tmpfs mount has no source");
     } else if (type === "bind") {
@@ -418,10 +559,18 @@ function readMounts(ctx: ServiceContext, n: YNode, q: string): MountSpec[] | und
       source = bindSource(ctx, src, srcEntry, join(at, "source"));
       if (source === undefined) return;
     } else if (src !== undefined) {
-      source = volumeSource(ctx, src, srcEntry!, join(at, "source"));
-      if (source === undefined) return;
+      const vol = volumeSource(ctx, src, srcEntry!, join(at, "source"));
+      if (vol === undefined) return;
+      source = vol.physicalName;
+      volume = vol.volume;
     }
-    out.push({ type, ...(source !== undefined ? { source } : {}), target, readOnly: readOnly ?? false });
+    out.push({
+      type,
+      ...(source !== undefined ? { source } : {}),
+      target,
+      readOnly: readOnly ?? false,
+      ...(volume ? { volume } : {}),
+    });
   });
   return out;
 }
@@ -599,6 +748,7 @@ interface DeployFields {
   resources?: ResourcesSpec;
   labels?: Record<string, string>;
   endpointMode?: "vip" | "dnsrr";
+  maxReplicasPerNode?: number;
 }
 
 function readDeploy(r: Reader, n: YNode, q: string): DeployFields | undefined {
@@ -628,11 +778,17 @@ function readDeploy(r: Reader, n: YNode, q: string): DeployFields | undefined {
 
 const CONSTRAINT = /^\s*[A-Za-z0-9_.-]+(?:\.[A-Za-z0-9_.-]+)*\s*(==|!=)\s*\S.*$/;
 
-function readPlacement(r: Reader, n: YNode, q: string): Pick<DeployFields, "constraints" | "preferences"> {
+function readPlacement(
+  r: Reader,
+  n: YNode,
+  q: string,
+): Pick<DeployFields, "constraints" | "preferences" | "maxReplicasPerNode"> {
   const m = r.optMap(n, q);
   if (!m) return {};
-  const f = fieldsOf(r, m, q, ["constraints", "preferences"], "placement");
-  const out: Pick<DeployFields, "constraints" | "preferences"> = {};
+  const f = fieldsOf(r, m, q, ["constraints", "preferences", "max_replicas_per_node"], "placement");
+  const out: Pick<DeployFields, "constraints" | "preferences" | "maxReplicasPerNode"> = {};
+  const mr = f.get("max_replicas_per_node");
+  if (mr) out.maxReplicasPerNode = r.int(mr.value, join(q, "max_replicas_per_node"), 1);
   const c = f.get("constraints");
   if (c) {
     const list = r.strList(c.value, join(q, "constraints"));
@@ -734,7 +890,25 @@ function readResources(r: Reader, n: YNode, q: string): ResourcesSpec | undefine
     const at = join(q, key);
     const lm = r.optMap(e.value, at);
     if (!lm) return undefined;
-    const lf = fieldsOf(r, lm, at, ["cpus", "memory"], key);
+    const lf = new Map(
+      r
+        .keys(
+          lm,
+          at,
+          key === "limits" ? ["cpus", "memory"] : ["cpus", "memory", "generic_resources"],
+          key,
+          {},
+          {
+            pids: NO_PROVIDER_FIELD,
+            devices: NO_PROVIDER_FIELD,
+          },
+        )
+        .map((x) => [x.key, x]),
+    );
+    const gr = lf.get("generic_resources");
+    const genericResources = gr
+      ? readGenericResources(r, gr.value, join(at, "generic_resources"))
+      : undefined;
     let cpus: number | undefined;
     if (lf.get("cpus")) {
       cpus = r.number(lf.get("cpus")!.value, join(at, "cpus"));
@@ -751,7 +925,11 @@ function readResources(r: Reader, n: YNode, q: string): ResourcesSpec | undefine
         memoryBytes = b.ok ? b.value : r.fail(v, join(at, "memory"), b.error);
       }
     }
-    return { ...(cpus !== undefined ? { cpus } : {}), ...(memoryBytes !== undefined ? { memoryBytes } : {}) };
+    return {
+      ...(cpus !== undefined ? { cpus } : {}),
+      ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+      ...(genericResources ? { genericResources } : {}),
+    };
   };
   const limits = one("limits");
   const reservations = one("reservations");
@@ -797,4 +975,105 @@ function readTraefik(r: Reader, n: YNode, q: string): TraefikRouteSpec | undefin
   const tls = f.get("tls") ? r.bool(f.get("tls")!.value, join(q, "tls")) : true;
   if (!hosts || port === undefined || !middlewares || tls === undefined) return undefined;
   return { hosts, ...(pathV !== undefined ? { path: pathV } : {}), port, middlewares, tls };
+}
+
+/** A Go duration (`10s`, `1m30s`). */
+function durationOf(r: Reader, n: YNode, q: string): string | undefined {
+  const v = r.str(n, q);
+  if (v === undefined) return undefined;
+  const d = parseDuration(v);
+  return d.ok ? d.value : r.fail(n, q, d.error);
+}
+
+/** `logging: { driver, options }`. Without a driver, json-file (Docker's default) with a warning. */
+function readLogging(r: Reader, n: YNode, q: string): LoggingSpec | undefined {
+  const m = r.optMap(n, q);
+  if (!m) return undefined;
+  const f = fieldsOf(r, m, q, ["driver", "options"], "logging");
+  const driver = f.get("driver") && r.str(f.get("driver")!.value, join(q, "driver"));
+  const options = f.get("options")
+    ? readLabels(r, f.get("options")!.value, join(q, "options"), "option")
+    : {};
+  if (!f.has("driver"))
+    r.sink.warnings.push({
+      origin: { file: r.sink.file, line: m.line, path: q },
+      message:
+        "logging has no driver: docker stack deploy leaves it to each engine's default; the docker provider needs a name, so json-file (Docker's default) is used",
+    });
+  if (options === undefined || (f.has("driver") && driver === undefined)) return undefined;
+  return { driver: driver ?? "json-file", options };
+}
+
+/** `dns`, `dns_search`, `dns_opt` (each a string or a list). */
+function readDns(r: Reader, f: Fields, p: string): DnsSpec | undefined {
+  const list = (key: string) => {
+    const e = f.get(key);
+    return e ? r.strOrList(e.value, join(p, key)) : undefined;
+  };
+  const nameservers = list("dns");
+  const searches = list("dns_search");
+  const options = list("dns_opt");
+  if (!nameservers && !searches && !options) return undefined;
+  if (!f.has("dns")) {
+    const e = f.get("dns_search") ?? f.get("dns_opt")!;
+    return r.fail(
+      e,
+      join(p, e.key),
+      `"${e.key}" needs "dns" too: the docker provider (@pulumi/docker v5) requires name servers in a DNS config`,
+    );
+  }
+  return { nameservers: nameservers ?? [], searches: searches ?? [], options: options ?? [] };
+}
+
+/** `extra_hosts`: `["host:ip"]`, `["host=ip"]` or `{ host: ip }`. */
+function readExtraHosts(r: Reader, n: YNode, q: string): { host: string; ip: string }[] | undefined {
+  const out: { host: string; ip: string }[] = [];
+  if (n.kind === "map") {
+    for (const e of n.entries) {
+      const ip = r.str(e.value, join(q, e.key));
+      if (ip !== undefined) out.push({ host: e.key, ip });
+    }
+    return out;
+  }
+  const items = r.strList(n, q);
+  items?.forEach((s, i) => {
+    const sep = /^[^:=]+[=:]/.exec(s);
+    if (!sep) return void r.fail(n.kind === "seq" ? n.items[i] : n, `${q}[${i}]`, `"${s}" is not HOST:IP`);
+    out.push({ host: s.slice(0, sep[0].length - 1), ip: s.slice(sep[0].length) });
+  });
+  return items && out;
+}
+
+/** The line of each label of a labels node (list or map form). */
+function lineOfEachLabel(n: YNode, path: string): Record<string, { line: number; path: string }> {
+  const out: Record<string, { line: number; path: string }> = {};
+  if (n.kind === "map") for (const e of n.entries) out[e.key] = { line: e.line, path };
+  if (n.kind === "seq")
+    for (const item of n.items)
+      if (item.kind === "scalar" && typeof item.value === "string")
+        out[item.value.split("=")[0]] = { line: item.line, path };
+  return out;
+}
+
+/** `generic_resources: [{ discrete_resource_spec: { kind, value } }]` (the only form of the Compose schema). */
+function readGenericResources(r: Reader, n: YNode, q: string): string[] | undefined {
+  const s = r.seq(n, q);
+  if (!s) return undefined;
+  const out: string[] = [];
+  s.items.forEach((item, i) => {
+    const at = `${q}[${i}]`;
+    const m = r.map(item, at);
+    if (!m) return;
+    for (const e of r.keys(m, at, ["discrete_resource_spec"], "a generic resource")) {
+      const ep = join(at, e.key);
+      const spec = r.map(e.value, ep);
+      if (!spec) continue;
+      const sf = fieldsOf(r, spec, ep, ["kind", "value"], e.key);
+      if (!sf.has("kind") || !sf.has("value")) r.fail(spec, ep, `needs "kind" and "value"`);
+      const kind = sf.get("kind") && r.str(sf.get("kind")!.value, join(ep, "kind"));
+      const value = sf.get("value") && r.int(sf.get("value")!.value, join(ep, "value"));
+      if (kind !== undefined && value !== undefined) out.push(`${kind}=${value}`);
+    }
+  });
+  return out;
 }

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { IssueSink, interpolateTree, join, Reader, readLabels } from "./compose-read";
 import { parseService, ServiceContext, StackRefs } from "./compose-service";
-import { NetworkSpec, ConfigIssue, StackFileSpec, StackSpec } from "./types";
+import { NetworkSpec, ConfigIssue, StackFileSpec, StackSpec, VariableUse, VolumeOptionsSpec } from "./types";
 import { parseYamlSource, YEntry, YMap, YNode } from "./yamlSource";
 
 export { parseImageRef } from "./compose-values";
@@ -33,43 +33,63 @@ export interface StackImportOptions {
   readonly vars: Readonly<Record<string, string | undefined>>;
   /** When given, `x-traefik` is expanded into service labels and the public network is joined. */
   readonly platform?: TraefikPlatform;
+  /** Keys that swarm ignores are errors instead of warnings. Default false. */
+  readonly strict?: boolean;
+  /**
+   * Names of the variables in `vars` that came from the environment (opted in by `stackEnvironment`), to
+   * report where each value comes from. Default: none.
+   */
+  readonly fromEnvironment?: readonly string[];
 }
 
 /** Result of an import: the stack when there is no issue, and every issue found. */
 export interface StackImportResult {
   readonly stack?: StackSpec;
   readonly issues: ConfigIssue[];
+  /** Keys that swarm ignores, and other things to tell the user; empty in strict mode. */
+  readonly warnings: ConfigIssue[];
+  /**
+   * When there are issues: the stack made of what did parse (services without problems), so that the
+   * checks across stacks (ports, routes, images) still run and every problem is reported in one pass.
+   */
+  readonly partial?: StackSpec;
 }
 
 const TOP_KEYS = ["version", "name", "services", "networks", "volumes", "configs", "secrets"] as const;
 const NETWORK_KEYS = ["driver", "driver_opts", "attachable", "external", "name", "labels", "ipam"];
-const VOLUME_KEYS = ["driver", "external", "name"];
+const VOLUME_KEYS = ["driver", "driver_opts", "external", "name", "labels"];
 const FILE_KEYS = ["file", "external", "name"];
 /** Secrets may also take their value from `environment:` (the secret config `stackSecrets`). */
 const SECRET_KEYS_ALLOWED = [...FILE_KEYS, "environment"];
-const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+/** What `docker stack deploy` accepts as a stack name (a namespace). */
+export const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 /**
  * Imports a Compose-format stack from its text. Interpolation runs on string scalars after YAML
  * parsing. Returns the stack only when no issue was found; `issues` lists all of them.
  */
 export function parseStackText(text: string, opts: StackImportOptions): StackImportResult {
-  const sink = new IssueSink(opts.displayPath ?? opts.file);
+  const sink = new IssueSink(opts.displayPath ?? opts.file, opts.strict ?? false);
   const r = new Reader(sink);
   const src = parseYamlSource(text);
+  const done = (): StackImportResult => ({
+    issues: byPosition(sink.issues),
+    warnings: byPosition(sink.warnings),
+  });
   for (const p of src.problems) sink.add(p.line, "", `YAML: ${p.message}`);
-  if (src.problems.length > 0) return { issues: sink.issues };
+  if (src.problems.length > 0) return done();
   if (!src.root) {
     sink.add(1, "", "the stack file is empty; it needs a `services:` mapping");
-    return { issues: sink.issues };
+    return done();
   }
   const rootRaw = r.map(src.root, "");
-  if (!rootRaw) return { issues: sink.issues };
-  const root = interpolateTree(rootRaw, opts.vars, sink) as YMap;
+  if (!rootRaw) return done();
+  const used = new Map<string, { line: number; defaulted: boolean }>();
+  const root = interpolateTree(rootRaw, opts.vars, sink, "", used) as YMap;
   const top = new Map(r.keys(root, "", TOP_KEYS, "the stack file").map((e) => [e.key, e]));
 
-  const stackName = resolveStackName(r, opts, top.get("name"));
-  if (!stackName) return { issues: sink.issues };
+  // An invalid name is reported, and the rest of the file is still checked under a stand-in name.
+  const stackName = resolveStackName(r, opts, top.get("name")) ?? "invalid-name";
   const dir = path.dirname(opts.file);
 
   const refs: StackRefs = {
@@ -98,7 +118,21 @@ export function parseStackText(text: string, opts: StackImportOptions): StackImp
     const def = refs.networks.get("default");
     if (!def || def.spec) networks.unshift(def?.spec ?? defaultNetwork(stackName));
   }
-  if (sink.issues.length > 0) return { issues: byPosition(sink.issues) };
+  const env = new Set(opts.fromEnvironment ?? []);
+  const variables: VariableUse[] = [...used.entries()]
+    .map(([name, u]) => ({
+      name,
+      line: u.line,
+      source:
+        opts.vars[name] === undefined
+          ? u.defaulted
+            ? ("default" as const)
+            : ("unset" as const)
+          : env.has(name)
+            ? ("environment" as const)
+            : ("stackVariables" as const),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
   const stack: StackSpec = {
     name: stackName,
     file: opts.file,
@@ -106,8 +140,10 @@ export function parseStackText(text: string, opts: StackImportOptions): StackImp
     networks,
     configs: [...refs.configs.values()],
     secrets: [...refs.secrets.values()],
+    variables,
   };
-  return { stack, issues: [] };
+  if (sink.issues.length > 0) return { ...done(), partial: stack };
+  return { stack, issues: [], warnings: byPosition(sink.warnings) };
 }
 
 /**
@@ -131,6 +167,7 @@ export function parseStackFile(
           message: `cannot read the stack file: ${(e as Error).message}`,
         },
       ],
+      warnings: [],
     };
   }
   return parseStackText(text, { ...opts, file: abs, displayPath });
@@ -148,23 +185,27 @@ function resolveStackName(
     line = nameEntry.line;
     if (name === undefined) return undefined;
   }
+  const fromFile = name === undefined;
   name ??= path.basename(opts.file).replace(/\.[^.]*$/, "");
   if (!STACK_NAME.test(name)) {
     r.sink.add(
       line,
       nameEntry && opts.stackName === undefined ? "name" : "",
-      `stack name "${name}" must match ${STACK_NAME.source}`,
+      fromFile
+        ? `the stack name comes from the file name, and "${name}" is not one (it must match ${STACK_NAME.source}); ` +
+            `give a name with a top-level "name:", with { file, name } in swarmform:stacks, or with render --name`
+        : `stack name "${name}" must match ${STACK_NAME.source}`,
     );
     return undefined;
   }
   return name;
 }
 
-/** Issues grouped by file (in order of first appearance), by line within a file; stable otherwise. */
-function byPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
+/** Issues sorted by file, then by line within a file; stable otherwise. Config-key issues come first. */
+export function byPosition(issues: readonly ConfigIssue[]): ConfigIssue[] {
   const fileOf = (i: ConfigIssue) => ("file" in i.origin ? i.origin.file : "");
   const lineOf = (i: ConfigIssue) => ("line" in i.origin ? i.origin.line : 0);
-  const files = [...new Set(issues.map(fileOf))];
+  const files = [...new Set(issues.map(fileOf))].sort();
   return files.flatMap((f) =>
     issues
       .map((issue, index) => ({ issue, index }))
@@ -238,7 +279,13 @@ function parseNetworks(r: Reader, stack: string, entry: YEntry | undefined): Map
       spec: {
         name: e.key,
         physicalName,
-        ...(subnet ? { subnet } : {}),
+        ...(subnet
+          ? {
+              subnet: subnet.value,
+              subnetOrigin: { file: r.sink.file, line: subnet.line, path: subnet.path },
+            }
+          : {}),
+        origin: { file: r.sink.file, line: e.line, path: p },
         encrypted,
         attachable: attachable ?? false,
         labels: { ...(labels ?? {}), "com.docker.stack.namespace": stack },
@@ -248,7 +295,11 @@ function parseNetworks(r: Reader, stack: string, entry: YEntry | undefined): Map
   return out;
 }
 
-function readIpam(r: Reader, node: YNode, p: string): string | undefined {
+function readIpam(
+  r: Reader,
+  node: YNode,
+  p: string,
+): { value: string; line: number; path: string } | undefined {
   const m = r.map(node, p);
   if (!m) return undefined;
   const f = new Map(r.keys(m, p, ["config"], "ipam").map((x) => [x.key, x]));
@@ -263,7 +314,7 @@ function readIpam(r: Reader, node: YNode, p: string): string | undefined {
   const s = cf[0] && r.str(cf[0].value, join(cp, "subnet"));
   if (s !== undefined && !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(s))
     return r.fail(cf[0], join(cp, "subnet"), `"${s}" is not an IPv4 CIDR`);
-  return s;
+  return s === undefined ? undefined : { value: s, line: cf[0].line, path: join(cp, "subnet") };
 }
 
 /** Reads `external: true` or the legacy `external: {name: x}`. */
@@ -278,9 +329,13 @@ function external(r: Reader, f: Map<string, YEntry>, p: string): { external: boo
   return { external: r.bool(e.value, join(p, "external")) ?? false };
 }
 
-/** A top-level volume: its physical name. */
-function parseVolumes(r: Reader, stack: string, entry: YEntry | undefined): Map<string, string> {
-  const out = new Map<string, string>();
+/** A top-level volume: its physical name and, for a stack-defined one, how swarm creates it. */
+function parseVolumes(
+  r: Reader,
+  stack: string,
+  entry: YEntry | undefined,
+): Map<string, { physicalName: string; volume?: VolumeOptionsSpec }> {
+  const out = new Map<string, { physicalName: string; volume?: VolumeOptionsSpec }>();
   const map = entry && r.optMap(entry.value, "volumes");
   for (const e of map?.entries ?? []) {
     const p = join("volumes", e.key);
@@ -289,14 +344,26 @@ function parseVolumes(r: Reader, stack: string, entry: YEntry | undefined): Map<
     const f = new Map(r.keys(def, p, VOLUME_KEYS, `volume "${e.key}"`).map((x) => [x.key, x]));
     const ext = external(r, f, p);
     const name = f.get("name") && r.str(f.get("name")!.value, join(p, "name"));
+    if (ext.external) {
+      for (const k of f.keys())
+        if (k !== "external" && k !== "name")
+          r.fail(f.get(k)!, join(p, k), `an external volume only takes "name"`);
+      out.set(e.key, { physicalName: ext.name ?? name ?? e.key });
+      continue;
+    }
     const driver = f.get("driver") && r.str(f.get("driver")!.value, join(p, "driver"));
-    if (driver !== undefined && driver !== "local")
-      r.fail(
-        f.get("driver")!,
-        join(p, "driver"),
-        `volume driver "${driver}" is not supported (allowed: local)`,
-      );
-    out.set(e.key, ext.external ? (ext.name ?? name ?? e.key) : (name ?? `${stack}_${e.key}`));
+    const driverOpts = f.get("driver_opts")
+      ? readLabels(r, f.get("driver_opts")!.value, join(p, "driver_opts"), "driver option")
+      : {};
+    const labels = f.get("labels") ? readLabels(r, f.get("labels")!.value, join(p, "labels")) : {};
+    const volume = {
+      ...(driver !== undefined ? { driver } : {}),
+      driverOpts: driverOpts ?? {},
+      labels: labels ?? {},
+    };
+    const plain =
+      driver === undefined && !Object.keys(volume.driverOpts).length && !Object.keys(volume.labels).length;
+    out.set(e.key, { physicalName: name ?? `${stack}_${e.key}`, ...(plain ? {} : { volume }) });
   }
   return out;
 }
@@ -351,13 +418,15 @@ function parseFiles(
       if (!f.has("file")) r.fail(e, p, `needs ${needs} (or "external: true")`);
       continue;
     }
-    out.set(e.key, {
-      key: e.key,
-      name: name ?? `${stack}_${e.key}`,
-      external: false,
-      file: path.resolve(dir, file),
-      origin,
-    });
+    const abs = path.resolve(dir, file);
+    if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) {
+      r.fail(
+        f.get("file")!,
+        join(p, "file"),
+        `file "${file}" does not exist (${abs}); paths are relative to the stack file`,
+      );
+    }
+    out.set(e.key, { key: e.key, name: name ?? `${stack}_${e.key}`, external: false, file: abs, origin });
   }
   return out;
 }

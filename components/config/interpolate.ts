@@ -10,18 +10,23 @@ export type InterpolationVars = Readonly<Record<string, string | undefined>>;
 export interface InterpolationResult {
   readonly value: string;
   readonly errors: readonly string[];
+  /** Every variable the text names; `defaulted` when it has a default (`${VAR:-x}`, `${VAR-x}`). */
+  readonly used: readonly { readonly name: string; readonly defaulted: boolean }[];
 }
+
+type Uses = { name: string; defaulted: boolean }[];
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 
 /** Interpolates one string scalar. Never throws; problems (missing required vars, bad syntax) go to `errors`. */
 export function interpolate(text: string, vars: InterpolationVars): InterpolationResult {
   const errors: string[] = [];
-  const value = expand(text, vars, errors);
-  return { value, errors };
+  const used: Uses = [];
+  const value = expand(text, vars, errors, used);
+  return { value, errors, used };
 }
 
-function expand(text: string, vars: InterpolationVars, errors: string[]): string {
+function expand(text: string, vars: InterpolationVars, errors: string[], used: Uses): string {
   let out = "";
   let i = 0;
   while (i < text.length) {
@@ -43,12 +48,13 @@ function expand(text: string, vars: InterpolationVars, errors: string[]): string
         errors.push(`invalid interpolation format in "${text}": unterminated "\${"`);
         return out + text.slice(i);
       }
-      out += braced(text.slice(i + 2, end), text, vars, errors);
+      out += braced(text.slice(i + 2, end), text, vars, errors, used);
       i = end + 1;
       continue;
     }
     const name = NAME.exec(text.slice(i + 1));
     if (name) {
+      used.push({ name: name[0], defaulted: false });
       out += vars[name[0]] ?? "";
       i += 1 + name[0].length;
       continue;
@@ -75,7 +81,7 @@ function matchingBrace(text: string, open: number): number {
   return -1;
 }
 
-function braced(inner: string, whole: string, vars: InterpolationVars, errors: string[]): string {
+function braced(inner: string, whole: string, vars: InterpolationVars, errors: string[], used: Uses): string {
   const name = NAME.exec(inner)?.[0];
   if (!name) {
     errors.push(
@@ -84,6 +90,7 @@ function braced(inner: string, whole: string, vars: InterpolationVars, errors: s
     return "";
   }
   const rest = inner.slice(name.length);
+  used.push({ name, defaulted: rest.startsWith(":-") || rest.startsWith("-") });
   const raw = vars[name];
   const isSet = raw !== undefined;
   const nonEmpty = isSet && raw !== "";
@@ -96,22 +103,22 @@ function braced(inner: string, whole: string, vars: InterpolationVars, errors: s
   const arg = rest.slice(op.length);
   switch (op) {
     case ":-":
-      return nonEmpty ? raw : expand(arg, vars, errors);
+      return nonEmpty ? raw : expand(arg, vars, errors, used);
     case "-":
-      return isSet ? raw : expand(arg, vars, errors);
+      return isSet ? raw : expand(arg, vars, errors, used);
     case ":?":
     case "?": {
       const ok = op === ":?" ? nonEmpty : isSet;
       if (ok) return raw as string;
-      const msg = expand(arg, vars, errors);
+      const msg = expand(arg, vars, errors, used);
       errors.push(
         `required variable ${name} is ${isSet ? "empty" : "missing a value"}` + (msg ? `: ${msg}` : ""),
       );
       return "";
     }
     case ":+":
-      return nonEmpty ? expand(arg, vars, errors) : "";
+      return nonEmpty ? expand(arg, vars, errors, used) : "";
     default: // "+"
-      return isSet ? expand(arg, vars, errors) : "";
+      return isSet ? expand(arg, vars, errors, used) : "";
   }
 }

@@ -14,10 +14,10 @@ import {
   stackEntries,
   topLevelKeyOf,
 } from "./clusterConfig";
-import { parseStackFile, TraefikPlatform } from "./compose";
+import { byPosition, parseStackFile, STACK_NAME, TraefikPlatform } from "./compose";
 import { ConfigError, formatIssue } from "./errors";
 import { checkClusterSpec, checkSecrets, isEncryptedValue, secretsSetOf, stackSecretNamesOf } from "./rules";
-import { ClusterSpec, ConfigIssue, StackSpec } from "./types";
+import { ClusterSpec, ConfigIssue, StackSpec, VariableUse } from "./types";
 
 /** The config namespace of this project. */
 export const CONFIG_NAMESPACE = "swarmform";
@@ -33,6 +33,8 @@ export interface PulumiStackFile {
   readonly secretKeys: string[];
   /** `name` of the Pulumi.yaml beside the file, when there is one. */
   readonly project?: string;
+  /** Full keys of the file in other namespaces (`swarmfrom:domain`), checked for likely typos. */
+  readonly otherKeys: string[];
 }
 
 /** True for a value that is, or contains, a Pulumi secret as stored in a stack file. */
@@ -105,14 +107,18 @@ export function readPulumiStackFile(file: string): PulumiStackFile {
   const projectDoc = fs.existsSync(projectFile) ? readYaml(projectFile) : undefined;
   const config: Record<string, unknown> = projectConfigDefaults(projectDoc);
   const secretKeys: string[] = [];
+  const otherKeys: string[] = [];
   for (const [k, value] of Object.entries(block)) {
     const key = ownKey(k);
-    if (key === undefined) continue;
+    if (key === undefined) {
+      otherKeys.push(k);
+      continue;
+    }
     config[key] = value;
     if (isSecure(value)) secretKeys.push(key);
   }
   const project = (projectDoc as { name?: unknown } | undefined)?.name;
-  return { config, secretKeys, ...(typeof project === "string" ? { project } : {}) };
+  return { config, secretKeys, otherKeys, ...(typeof project === "string" ? { project } : {}) };
 }
 
 /** Input of {@link loadClusterSpec}. */
@@ -125,8 +131,21 @@ export interface LoadInput {
   readonly secretKeys: readonly string[];
   /** Project root: stack file paths are relative to it. */
   readonly rootDir: string;
-  /** Base of the `${VAR}` interpolation; `stackVariables` win. Default: process.env. */
+  /**
+   * The process environment. Only the variables named in `swarmform:stackEnvironment` are read from it.
+   * Default: process.env.
+   */
   readonly env?: Record<string, string | undefined>;
+  /** Full config keys of other namespaces, checked for likely typos of `swarmform`. Default: none. */
+  readonly otherKeys?: readonly string[];
+  /** Keys that swarm ignores are errors (`--strict`); else `swarmform:strictCompose` decides. */
+  readonly strict?: boolean;
+}
+
+/** What {@link loadCluster} returns: the spec, and warnings (keys that swarm ignores). */
+export interface LoadResult {
+  readonly spec: ClusterSpec;
+  readonly warnings: readonly ConfigIssue[];
 }
 
 /** The Traefik settings that stack files are imported with (x-traefik expansion). */
@@ -141,12 +160,47 @@ export function traefikPlatformOf(
   };
 }
 
-/** Interpolation variables: the environment, overlaid by `stackVariables`. */
+/**
+ * Interpolation variables: `stackVariables`, and the variables named in `stackEnvironment` taken from the
+ * environment where they are set there (the environment wins for those). Nothing else is read from the
+ * environment, so a deploy does not depend on the shell it runs in.
+ */
 export function stackVarsOf(
-  env: Record<string, string | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
   stackVariables: Readonly<Record<string, string>>,
-): Record<string, string | undefined> {
-  return { ...env, ...stackVariables };
+  stackEnvironment: readonly string[] = [],
+): { vars: Record<string, string | undefined>; fromEnvironment: string[] } {
+  const fromEnvironment = stackEnvironment.filter((k) => env[k] !== undefined);
+  const vars: Record<string, string | undefined> = { ...stackVariables };
+  for (const k of fromEnvironment) vars[k] = env[k];
+  return { vars, fromEnvironment };
+}
+
+/** Edit distance between two short strings (for likely typos). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+/** Keys of other namespaces whose namespace looks like a misspelt `swarmform` (`swarmfrom:domain`). */
+export function checkNamespaceTypos(otherKeys: readonly string[]): ConfigIssue[] {
+  return otherKeys.flatMap((k) => {
+    const ns = k.slice(0, k.indexOf(":"));
+    const close =
+      ns.toLowerCase() === CONFIG_NAMESPACE || editDistance(ns.toLowerCase(), CONFIG_NAMESPACE) <= 2;
+    return close && ns !== CONFIG_NAMESPACE
+      ? [
+          {
+            origin: { key: k },
+            message: `namespace "${ns}" is likely a typo of "${CONFIG_NAMESPACE}": Swarmform reads only ${CONFIG_NAMESPACE}:* keys, so this key is not used; rename it to ${CONFIG_NAMESPACE}:${k.slice(ns.length + 1)}`,
+          },
+        ]
+      : [];
+  });
 }
 
 /**
@@ -155,10 +209,17 @@ export function stackVarsOf(
  */
 export function loadStacks(
   entries: readonly StackEntry[],
-  opts: { rootDir: string; vars: Record<string, string | undefined>; platform: TraefikPlatform },
-): { stacks: StackSpec[]; issues: ConfigIssue[] } {
+  opts: {
+    rootDir: string;
+    vars: Record<string, string | undefined>;
+    platform: TraefikPlatform;
+    strict?: boolean;
+    fromEnvironment?: readonly string[];
+  },
+): { stacks: StackSpec[]; issues: ConfigIssue[]; warnings: ConfigIssue[] } {
   const stacks: StackSpec[] = [];
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   for (const entry of entries) {
     const abs = path.resolve(opts.rootDir, entry.file);
     if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) {
@@ -169,25 +230,28 @@ export function loadStacks(
       continue;
     }
     const displayPath = path.relative(opts.rootDir, abs);
+    let stackName = entry.name;
+    if (stackName !== undefined && !STACK_NAME.test(stackName)) {
+      issues.push({
+        origin: { key: `${entry.key}.name` },
+        message: `stack name "${stackName}" of ${entry.file} must be lower-case letters, digits, '_' and '-', starting with a letter or digit (${STACK_NAME.source})`,
+      });
+      stackName = "invalid-name";
+    }
     const result = parseStackFile(abs, {
       displayPath,
       vars: opts.vars,
       platform: opts.platform,
-      ...(entry.name ? { stackName: entry.name } : {}),
+      strict: opts.strict ?? false,
+      fromEnvironment: opts.fromEnvironment ?? [],
+      ...(stackName !== undefined ? { stackName } : {}),
     });
     issues.push(...result.issues);
-    if (!result.stack) continue;
-    stacks.push(result.stack);
-    for (const f of [...result.stack.configs, ...result.stack.secrets]) {
-      if (f.file !== undefined && !fs.existsSync(f.file)) {
-        issues.push({
-          origin: f.origin,
-          message: `file "${path.relative(path.dirname(abs), f.file)}" of ${f.key} does not exist (paths are relative to the stack file)`,
-        });
-      }
-    }
+    warnings.push(...result.warnings);
+    const stack = result.stack ?? result.partial;
+    if (stack) stacks.push(stack);
   }
-  return { stacks, issues };
+  return { stacks, issues, warnings };
 }
 
 /** Removes issues that print the same (two checks may find one problem). */
@@ -199,11 +263,27 @@ function dedupe(issues: readonly ConfigIssue[]): ConfigIssue[] {
   });
 }
 
+/** Config-key issues first (in the order found), then file issues sorted by file and line. */
+export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return [
+    ...issues.filter((i) => "key" in i.origin),
+    ...byPosition(issues.filter((i) => !("key" in i.origin))),
+  ];
+}
+
 /**
  * Validates the config and every stack file it references, and returns the ClusterSpec. Throws a
  * ConfigError with every issue found (schema, cross-cutting rules, stack files) when anything is wrong.
  */
 export function loadClusterSpec(input: LoadInput): ClusterSpec {
+  return loadCluster(input).spec;
+}
+
+/**
+ * Like {@link loadClusterSpec}, and also returns the warnings: keys that swarm ignores (errors instead
+ * with `strict` or `swarmform:strictCompose`).
+ */
+export function loadCluster(input: LoadInput): LoadResult {
   const parsed = parseClusterConfig(input.config);
   // When some keys are invalid, the other checks still run on a partial config (those keys back to their
   // defaults), so that one run reports every problem; what they find under a dropped key is ignored.
@@ -215,10 +295,18 @@ export function loadClusterSpec(input: LoadInput): ClusterSpec {
   const resolved = resolvePlatform(config, input);
   derived.push(...resolved.issues);
   derived.push(...checkSecrets(input.config, input.secretKeys, config.nodes.source));
+  derived.push(...checkNamespaceTypos(input.otherKeys ?? []));
+  const { vars, fromEnvironment } = stackVarsOf(
+    input.env ?? process.env,
+    config.stackVariables,
+    config.stackEnvironment,
+  );
   const loaded = loadStacks(stackEntries(config), {
     rootDir: input.rootDir,
-    vars: stackVarsOf(input.env ?? process.env, config.stackVariables),
+    vars,
+    fromEnvironment,
     platform: traefikPlatformOf(resolved.platform),
+    strict: input.strict ?? config.strictCompose,
   });
   derived.push(...loaded.issues);
   const spec: ClusterSpec = {
@@ -229,8 +317,8 @@ export function loadClusterSpec(input: LoadInput): ClusterSpec {
   };
   derived.push(...checkClusterSpec(spec));
   const issues = [...parsed.issues, ...derived.filter((i) => !dropped.includes(topLevelKeyOf(i) ?? ""))];
-  if (issues.length === 0) return spec;
-  throw new ConfigError(dedupe(issues));
+  if (issues.length === 0) return { spec, warnings: loaded.warnings };
+  throw new ConfigError(sortIssues(dedupe(issues)));
 }
 
 /** Parses a value of `pulumi.runtime.allConfig()`: structured values arrive as JSON strings. */
@@ -257,27 +345,64 @@ function runtimeSecretKeys(pulumi: typeof PulumiSdk): (key: string) => boolean {
   return (k) => Array.isArray(list) && list.includes(k);
 }
 
+/** The lines `swarmform validate` prints on stderr for these issues, joined: what `pulumi up` shows. */
+export function issuesText(issues: readonly ConfigIssue[]): string {
+  return issues.map(formatIssue).join("\n");
+}
+
 /**
  * Loads the spec of the running Pulumi program: project, stack and config from the runtime, stack files
- * relative to the current directory. Throws a ConfigError.
+ * relative to the current directory. Warnings go to `pulumi.log.warn`. An invalid config throws a
+ * `pulumi.RunError` whose message is exactly what `swarmform validate` prints (the Node runtime shows a
+ * RunError's message alone, without a stack trace).
  */
 export function loadClusterSpecFromPulumi(): ClusterSpec {
   const pulumi = pulumiSdk();
   const isSecret = runtimeSecretKeys(pulumi);
   const config: Record<string, unknown> = {};
   const secretKeys: string[] = [];
+  const otherKeys: string[] = [];
   const prefix = `${CONFIG_NAMESPACE}:`;
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
-    if (!k.startsWith(prefix)) continue;
+    if (!k.startsWith(prefix)) {
+      otherKeys.push(k);
+      continue;
+    }
     const key = k.slice(prefix.length);
     config[key] = parseRuntimeConfigValue(v);
     if (isSecret(k)) secretKeys.push(key);
   }
-  return loadClusterSpec({
-    project: pulumi.getProject(),
-    stack: pulumi.getStack(),
-    config,
-    secretKeys,
-    rootDir: process.cwd(),
-  });
+  try {
+    const { spec, warnings } = loadCluster({
+      project: pulumi.getProject(),
+      stack: pulumi.getStack(),
+      config,
+      secretKeys,
+      otherKeys,
+      rootDir: process.cwd(),
+    });
+    for (const w of warnings) pulumi.log.warn(formatIssue(w));
+    return spec;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(issuesText(e.issues));
+    throw e;
+  }
 }
+
+/** For each stack, the variables its file uses and where each value comes from: `stack popcube: ORG (stackVariables), ...`. */
+export function describeVariables(spec: Pick<ClusterSpec, "stacks">): string[] {
+  return spec.stacks
+    .filter((s) => (s.variables ?? []).length > 0)
+    .map(
+      (s) =>
+        `stack ${s.name} variables: ` +
+        s.variables!.map((v) => `${v.name} (${SOURCE_TEXT[v.source]}, line ${v.line})`).join(", "),
+    );
+}
+
+const SOURCE_TEXT: Record<VariableUse["source"], string> = {
+  stackVariables: "from stackVariables",
+  environment: "from the environment, via stackEnvironment",
+  default: "unset: the file's default",
+  unset: "unset: empty",
+};

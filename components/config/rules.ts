@@ -20,7 +20,8 @@ import {
 /** Origin of a field of a service: the service's position, with `services.<key>.<field>` as path. */
 export function serviceFieldOrigin(service: ServiceSpec, field: string): Origin {
   const o = service.origin;
-  return "key" in o ? o : { file: o.file, line: o.line, path: `services.${service.key}.${field}` };
+  const line = service.lines?.[field] ?? ("line" in o ? o.line : 0);
+  return "key" in o ? o : { file: o.file, line, path: `services.${service.key}.${field}` };
 }
 
 /** Short description of where a thing is, for messages that name a second place. */
@@ -159,7 +160,7 @@ export function checkSubnets(spec: ClusterSpec): ConfigIssue[] {
   );
   for (const stack of spec.stacks) {
     for (const n of stack.networks) {
-      if (n.subnet !== undefined) add(n.subnet, stackNetworkOrigin(stack, n.name), false);
+      if (n.subnet !== undefined) add(n.subnet, n.subnetOrigin ?? stackNetworkOrigin(stack, n.name), false);
     }
   }
   return issues;
@@ -328,10 +329,18 @@ export function checkRoutes(spec: ClusterSpec, scope: CollisionScope = {}): Conf
   };
   if (scope.platform !== false) platformRoutes(spec).forEach((r) => claim(r.host, r.path, r));
   for (const s of allServices(spec)) {
-    const origin = serviceFieldOrigin(s, "x-traefik");
-    for (const r of routesOf(s)) claim(r.host, r.path, { owner: `service ${s.name}`, origin });
+    for (const r of routesOf(s))
+      claim(r.host, r.path, { owner: `service ${s.name}`, origin: routeOrigin(s, r.router) });
   }
   return issues;
+}
+
+/** Where a route of a service comes from: the line of its rule label (deploy.labels) or of x-traefik. */
+function routeOrigin(s: ServiceSpec, router: string): Origin {
+  const at = s.labelLines?.[`traefik.http.routers.${router}.rule`];
+  const o = s.origin;
+  if (!at || "key" in o) return serviceFieldOrigin(s, "x-traefik");
+  return { file: o.file, line: at.line, path: at.path };
 }
 
 /** Stack names (namespaces) must be unique, or their services and networks would collide. */

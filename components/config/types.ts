@@ -56,6 +56,10 @@ export interface NetworkSpec {
   readonly encrypted: boolean;
   readonly attachable: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /** Where a stack network is defined (stack files only). */
+  readonly origin?: Origin;
+  /** Line of its `subnet:` key (stack files only). */
+  readonly subnetOrigin?: Origin;
 }
 
 export interface TraefikSpec {
@@ -107,6 +111,31 @@ export interface MountSpec {
   readonly source?: string;
   readonly target: string;
   readonly readOnly: boolean;
+  /** For a stack-defined volume: how swarm creates it on a node (top-level `volumes.<v>`). Default: none. */
+  readonly volume?: VolumeOptionsSpec;
+}
+
+/** Top-level `volumes.<v>` of a stack (not external): what swarm creates the volume with on each node. */
+export interface VolumeOptionsSpec {
+  /** `driver`. Default: none (the engine's `local`). */
+  readonly driver?: string;
+  /** `driver_opts`. */
+  readonly driverOpts: Readonly<Record<string, string>>;
+  /** `labels` (the program adds the stack namespace, as for every volume). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Compose `logging`: the task log driver. */
+export interface LoggingSpec {
+  readonly driver: string;
+  readonly options: Readonly<Record<string, string>>;
+}
+
+/** Compose `dns`, `dns_search`, `dns_opt`. */
+export interface DnsSpec {
+  readonly nameservers: readonly string[];
+  readonly searches: readonly string[];
+  readonly options: readonly string[];
 }
 
 /** A reference from a service to a swarm config or secret. */
@@ -163,7 +192,12 @@ export interface RestartPolicySpec {
 
 export interface ResourcesSpec {
   readonly limits?: { readonly cpus?: number; readonly memoryBytes?: number };
-  readonly reservations?: { readonly cpus?: number; readonly memoryBytes?: number };
+  readonly reservations?: {
+    readonly cpus?: number;
+    readonly memoryBytes?: number;
+    /** `generic_resources`: each `discrete_resource_spec` as `KIND=N`. */
+    readonly genericResources?: readonly string[];
+  };
 }
 
 /** The `x-traefik` shorthand of a service. */
@@ -211,8 +245,32 @@ export interface ServiceSpec {
   readonly resources?: ResourcesSpec;
   readonly endpointMode?: "vip" | "dnsrr";
   readonly traefik?: TraefikRouteSpec;
+  /** `deploy.placement.max_replicas_per_node`. Default: unlimited. */
+  readonly maxReplicasPerNode?: number;
+  /** Network aliases by physical network name (long network syntax). Default: none. */
+  readonly networkAliases?: Readonly<Record<string, readonly string[]>>;
+  readonly logging?: LoggingSpec;
+  /** Go duration. */
+  readonly stopGracePeriod?: string;
+  readonly stopSignal?: string;
+  /** May hold Go templates (`{{.Node.Hostname}}`), which swarm expands per task. */
+  readonly hostname?: string;
+  readonly dns?: DnsSpec;
+  /** `extra_hosts`, as `{ host, ip }`. */
+  readonly extraHosts?: readonly { readonly host: string; readonly ip: string }[];
+  readonly workingDir?: string;
+  readonly readOnly?: boolean;
+  readonly init?: boolean;
+  readonly capAdd?: readonly string[];
+  readonly capDrop?: readonly string[];
+  readonly sysctls?: Readonly<Record<string, string>>;
+  readonly isolation?: string;
   /** Where the service is defined. */
   readonly origin: Origin;
+  /** Line of each key of the service, by dotted path below the service (`image`, `deploy.labels`). */
+  readonly lines?: Readonly<Record<string, number>>;
+  /** Line of each service label (deploy.labels or the x-traefik key that generated it). */
+  readonly labelLines?: Readonly<Record<string, { readonly line: number; readonly path: string }>>;
 }
 
 /** One Compose-format stack file, imported. */
@@ -225,6 +283,17 @@ export interface StackSpec {
   readonly networks: readonly NetworkSpec[];
   readonly configs: readonly StackFileSpec[];
   readonly secrets: readonly StackFileSpec[];
+  /** Every `${VAR}` the file uses, with where its value came from. */
+  readonly variables?: readonly VariableUse[];
+}
+
+/** One variable a stack file uses, and where its value comes from. */
+export interface VariableUse {
+  readonly name: string;
+  /** `stackVariables` (config), `environment` (opted in by stackEnvironment), `default` (the file's `${VAR:-x}`), `unset`. */
+  readonly source: "stackVariables" | "environment" | "default" | "unset";
+  /** First line that uses it. */
+  readonly line: number;
 }
 
 /** Names of the secret config keys. The values are never part of the spec. */

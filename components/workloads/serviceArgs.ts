@@ -1,7 +1,7 @@
 // Pure mapping from the typed ServiceSpec (config layer) to @pulumi/docker ServiceArgs.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { FileRefSpec, ServiceSpec, UpdateConfigSpec } from "../config/types";
+import { FileRefSpec, MountSpec, ServiceSpec, UpdateConfigSpec } from "../config/types";
 
 /** Credentials that let every node pull from the platform registry (`docker service create --with-registry-auth`). */
 export interface RegistryAuth {
@@ -101,6 +101,28 @@ function compact<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
+/**
+ * How swarm creates a volume on first use. Like `docker stack deploy`, volumes carry the stack namespace;
+ * a stack-defined volume also carries its driver, driver options and labels.
+ */
+function volumeOptions(
+  m: MountSpec,
+  namespace: string | undefined,
+): docker.types.input.ServiceTaskSpecContainerSpecMountVolumeOptions | undefined {
+  if (m.type !== "volume") return undefined;
+  const labels = {
+    ...(m.volume?.labels ?? {}),
+    ...(namespace !== undefined ? { [NAMESPACE_LABEL]: namespace } : {}),
+  };
+  const opts = m.volume?.driverOpts ?? {};
+  const options = compact({
+    labels: Object.keys(labels).length ? labelList(labels) : undefined,
+    driverName: m.volume?.driver,
+    driverOptions: Object.keys(opts).length ? { ...opts } : undefined,
+  });
+  return Object.keys(options).length ? options : undefined;
+}
+
 /** The docker.ServiceArgs for one service. Pure: no resource is created here. */
 export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.ServiceArgs {
   const hc = spec.healthcheck;
@@ -118,11 +140,7 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
         source: m.source,
         target: m.target,
         readOnly: m.readOnly,
-        // Like `docker stack deploy`: volumes that swarm creates on first use carry the stack namespace.
-        volumeOptions:
-          m.type === "volume" && namespace !== undefined
-            ? { labels: labelList({ [NAMESPACE_LABEL]: namespace }) }
-            : undefined,
+        volumeOptions: volumeOptions(m, namespace),
       }),
     ),
     healthcheck: hc
@@ -142,6 +160,24 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
       const o = lookup(ctx.secrets, s);
       return compact({ secretId: o.id, secretName: o.name, ...fileRef(s) });
     }),
+    stopGracePeriod: spec.stopGracePeriod,
+    stopSignal: spec.stopSignal,
+    hostname: spec.hostname,
+    dnsConfig: spec.dns
+      ? compact({
+          nameservers: [...spec.dns.nameservers],
+          searches: spec.dns.searches.length ? [...spec.dns.searches] : undefined,
+          options: spec.dns.options.length ? [...spec.dns.options] : undefined,
+        })
+      : undefined,
+    hosts: spec.extraHosts?.map((h) => ({ host: h.host, ip: h.ip })),
+    dir: spec.workingDir,
+    readOnly: spec.readOnly,
+    init: spec.init,
+    capAdds: spec.capAdd ? [...spec.capAdd] : undefined,
+    capDrops: spec.capDrop ? [...spec.capDrop] : undefined,
+    sysctl: spec.sysctls ? { ...spec.sysctls } : undefined,
+    isolation: spec.isolation,
   });
 
   const r = spec.resources;
@@ -149,19 +185,30 @@ export function serviceArgs(spec: ServiceSpec, ctx: ServiceContext): docker.Serv
   const taskSpec: docker.types.input.ServiceTaskSpec = compact({
     containerSpec,
     networksAdvanceds: spec.networks.map((n) =>
-      ctx.networkIds[n] !== undefined ? { id: ctx.networkIds[n] } : { name: n },
+      compact({
+        ...(ctx.networkIds[n] !== undefined ? { id: ctx.networkIds[n] } : { name: n }),
+        aliases: spec.networkAliases?.[n] ? [...spec.networkAliases[n]] : undefined,
+      }),
     ),
     placement: compact({
       constraints: [...spec.constraints],
       prefs: spec.preferences.map((p) => (p.startsWith("spread=") ? p : `spread=${p}`)),
+      maxReplicas: spec.maxReplicasPerNode,
     }),
+    logDriver: spec.logging ? { name: spec.logging.driver, options: { ...spec.logging.options } } : undefined,
     resources: r
       ? compact({
           limits: r.limits
             ? compact({ nanoCpus: nanoCpus(r.limits.cpus), memoryBytes: r.limits.memoryBytes })
             : undefined,
           reservation: r.reservations
-            ? compact({ nanoCpus: nanoCpus(r.reservations.cpus), memoryBytes: r.reservations.memoryBytes })
+            ? compact({
+                nanoCpus: nanoCpus(r.reservations.cpus),
+                memoryBytes: r.reservations.memoryBytes,
+                genericResources: r.reservations.genericResources?.length
+                  ? { discreteResourcesSpecs: [...r.reservations.genericResources] }
+                  : undefined,
+              })
             : undefined,
         })
       : undefined,

@@ -40,6 +40,8 @@ function swarmform(args: string[], cwd = os.tmpdir()): Result {
 }
 
 const nonEmptyLines = (text: string) => text.split("\n").filter((l) => l !== "");
+/** validate's OK/FAIL lines, without the indented lines that list each stack's variables under an OK. */
+const verdictLines = (text: string) => nonEmptyLines(text).filter((l) => !l.startsWith("  "));
 
 describe("usage", () => {
   it("prints help with exit 0, for the tool and for a command", () => {
@@ -50,7 +52,7 @@ describe("usage", () => {
     const render = swarmform(["render", "--help"]);
     expect([render.code, render.stdout.split("\n")[0]]).toEqual([
       0,
-      "Usage: swarmform render FILE... [--stack NAME] [--no-platform] [--full]",
+      "Usage: swarmform render FILE... [--stack NAME] [--name STACK] [--strict] [--no-platform] [--full]",
     ]);
   });
 
@@ -73,12 +75,8 @@ describe("validate", () => {
     const r = swarmform(["validate"], path.join(ROOT, "stacks"));
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(nonEmptyLines(r.stdout).map((l) => l.split(":")[0])).toEqual([
-      "OK dev",
-      "OK local",
-      "OK prod",
-      "OK staging",
-    ]);
+    const verdicts = verdictLines(r.stdout);
+    expect(verdicts.map((l) => l.split(":")[0])).toEqual(["OK dev", "OK local", "OK prod", "OK staging"]);
   });
 
   it("prints every problem of a broken config on stderr, one per line, and exits 1", () => {
@@ -173,7 +171,7 @@ describe("render: what the program would reject across files", () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
-          /collide-b\.yaml:2 \(services\.shop\.ports\): port 8080\/tcp is published by both service collide-a_shop .* and service collide-b_shop/,
+          /collide-b\.yaml:4 \(services\.shop\.ports\): port 8080\/tcp is published by both service collide-a_shop .* and service collide-b_shop/,
         ),
         expect.stringMatching(/port 443\/tcp is published by both .*traefik.* and service collide-b_shop/i),
         expect.stringMatching(
@@ -253,10 +251,10 @@ describe("the same rules for validate and render", () => {
   it("validate checks each repeated --stack; render takes one --stack and refuses two", () => {
     const v = swarmform(["validate", "--stack", "prod", "--stack", "dev"], ROOT);
     expect([v.code, v.stderr]).toEqual([0, ""]);
-    expect(nonEmptyLines(v.stdout).map((l) => l.split(":")[0])).toEqual(["OK prod", "OK dev"]);
+    expect(verdictLines(v.stdout).map((l) => l.split(":")[0])).toEqual(["OK prod", "OK dev"]);
     const bad = swarmform(["validate", "--stack", "dev", "--stack", "nope"], ROOT);
     expect(bad.code).toBe(1);
-    expect(nonEmptyLines(bad.stdout).map((l) => l.split(":")[0])).toEqual(["OK dev", "FAIL nope"]);
+    expect(verdictLines(bad.stdout).map((l) => l.split(":")[0])).toEqual(["OK dev", "FAIL nope"]);
     const r = swarmform(["render", "stacks/popcube.yaml", "--stack", "dev", "--stack", "prod"], ROOT);
     expect([r.code, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toMatch(/^swarmform: render: --stack is given more than once/);
@@ -281,7 +279,7 @@ describe("the project is the one the command runs in", () => {
       fs.mkdirSync(path.join(project, "deep", "er"), { recursive: true });
       const r = swarmform(["validate"], path.join(project, "deep", "er"));
       expect([r.code, r.stderr]).toEqual([0, ""]);
-      expect(nonEmptyLines(r.stdout)).toEqual([
+      expect(verdictLines(r.stdout)).toEqual([
         expect.stringMatching(/^OK ssh: \.\.\/\.\.\/Pulumi\.ssh\.yaml: staging/),
       ]);
       const missing = swarmform(["render", "stacks/web.yaml", "--stack", "dev"], project);

@@ -103,6 +103,7 @@ describe("stack files in the shapes of real-world ones import as they are (tests
         encrypted: false,
         attachable: true,
         labels: { "com.docker.stack.namespace": "mon" },
+        origin: { file: "metrics.yaml", line: 9, path: "networks.mon" },
       },
     ]);
   });
@@ -282,7 +283,7 @@ describe("every supported key (fixtures/stacks/full.yaml)", () => {
     ]);
     expect(stack.configs.map((s) => [s.name, s.file])).toEqual([
       ["shop_nginx_conf", path.join(FIXTURES, "conf/nginx.conf")],
-      ["shop-site", "/etc/shop/site.conf"],
+      ["shop-site", path.join(FIXTURES, "conf/site.conf")],
     ]);
   });
   it("healthcheck string test becomes CMD-SHELL", () => {
@@ -375,44 +376,60 @@ describe("unsupported keys are errors with file:line, key and what is allowed", 
 
   it("returns no stack and reports all of them", () => {
     expect(r.stack).toBeUndefined();
-    expect(lines).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:2 \(include\): unsupported key "include" in the stack file \(allowed: version, name, services/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:7 \(services\.api\.container_name\): unsupported key "container_name".*allowed: image, command, entrypoint/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:8 \(services\.api\.depends_on\): unsupported key "depends_on"/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:10 \(services\.api\.restart\): unsupported key "restart"/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:13 \(services\.api\.deploy\.max_replicas_per_node\): unsupported key .*allowed: mode, replicas, placement/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:16 \(services\.api\.deploy\.resources\.limits\.pids\): unsupported key "pids".*allowed: cpus, memory/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:20 \(services\.db\.ports\[0\]\): .*host IP is not supported/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:21 \(services\.db\.ports\[1\]\): .*70000 is outside 1-65535/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:22 \(services\.db\.ports\[2\]\.target\): must be a whole number in 1-65535/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:25 \(networks\.bridged\.driver\): driver "bridge" is not allowed .*allowed: overlay/,
-        ),
-        expect.stringMatching(
-          /^stacks\/unsupported\.yaml:26 \(networks\.bridged\.internal\): unsupported key "internal"/,
-        ),
-      ]),
-    );
-    expect(lines).toHaveLength(11);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:2 \(include\): unsupported key "include" in the stack file \(allowed: version, name, services/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:13 \(services\.api\.deploy\.max_replicas_per_node\): unsupported key .*allowed: mode, replicas, placement/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:16 \(services\.api\.deploy\.resources\.limits\.pids\): "pids" is not supported: swarm honours it, but the docker provider .* has no field for it/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:20 \(services\.db\.ports\[0\]\): .*host IP is not supported/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:21 \(services\.db\.ports\[1\]\): .*70000 is outside 1-65535/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:22 \(services\.db\.ports\[2\]\.target\): must be a whole number in 1-65535/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:25 \(networks\.bridged\.driver\): driver "bridge" is not allowed .*allowed: overlay/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:26 \(networks\.bridged\.internal\): unsupported key "internal"/,
+      ),
+    ]);
+  });
+
+  it("keys that swarm ignores are warnings naming file:line and the key, in order", () => {
+    expect(r.warnings.map(formatIssue)).toEqual([
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:7 \(services\.api\.container_name\): "container_name" is ignored: swarm names/,
+      ),
+      expect.stringMatching(
+        /^stacks\/unsupported\.yaml:8 \(services\.api\.depends_on\): "depends_on" is ignored/,
+      ),
+      expect.stringMatching(/^stacks\/unsupported\.yaml:10 \(services\.api\.restart\): "restart" is ignored/),
+    ]);
+  });
+
+  it("strict mode makes them errors, and leaves no warning", () => {
+    const strict = parseStackFile(path.join(FIXTURES, "unsupported.yaml"), {
+      vars: {},
+      displayPath: "stacks/unsupported.yaml",
+      strict: true,
+    });
+    expect(strict.warnings).toEqual([]);
+    const ignored = strict.issues.map(formatIssue).filter((l) => l.includes("is ignored"));
+    expect(ignored).toEqual([
+      expect.stringMatching(/:7 \(services\.api\.container_name\): .*\(an error because of strict mode\)$/),
+      expect.stringMatching(/:8 \(services\.api\.depends_on\): .*strict mode/),
+      expect.stringMatching(/:10 \(services\.api\.restart\): .*strict mode/),
+    ]);
+    expect(strict.issues).toHaveLength(lines.length + 3);
   });
 });
 

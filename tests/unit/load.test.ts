@@ -4,6 +4,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatIssue } from "../../components/config/errors";
 import {
+  describeVariables,
   loadClusterSpec,
   loadClusterSpecFromPulumi,
   parseRuntimeConfigValue,
@@ -69,6 +70,7 @@ describe("readPulumiStackFile", () => {
       config: { publicNetwork: "web", nodes: { hosts: [{ token: { secure: "v1:abc" } }] } },
       secretKeys: ["nodes"],
       project: "other",
+      otherKeys: ["other:publicNetwork"],
     });
   });
 
@@ -141,11 +143,51 @@ describe("the shipped stack configs", () => {
 });
 
 describe("loadClusterSpec", () => {
-  it("loads a valid ssh cluster, with secrets flagged and stack variables over the environment", () => {
-    const spec = load(path.join(FIXTURES, "good"), "ssh", {
-      WEB_TAG: "9.9",
-      WEB_HOST: "shop.staging.example.com",
-    });
+  it("reads ${VAR} from stackVariables and the file's defaults, and the environment only for stackEnvironment names", () => {
+    const dir = path.join(FIXTURES, "good");
+    const read = readPulumiStackFile(path.join(dir, "Pulumi.ssh.yaml"));
+    const env = { WEB_TAG: "9.9", WEB_HOST: "shop.staging.example.com" };
+    const web = (config: Record<string, unknown>) =>
+      loadClusterSpec({ project: "swarmform", stack: "ssh", ...read, config, rootDir: dir, env }).stacks[0];
+    const closed = web(read.config);
+    expect(closed.services[0].image).toBe("nginx:1.27"); // stackVariables; the shell's WEB_TAG is not read
+    expect(closed.services[0].traefik?.hosts).toEqual(["www.staging.example.com"]); // the file's default
+    expect(closed.variables).toEqual([
+      { name: "WEB_HOST", source: "default", line: 10 },
+      { name: "WEB_TAG", source: "stackVariables", line: 3 },
+    ]);
+    const open = web({ ...read.config, stackEnvironment: ["WEB_HOST", "WEB_TAG"] });
+    expect(open.services[0].image).toBe("nginx:9.9"); // opted in: the environment wins where it is set
+    expect(open.services[0].traefik?.hosts).toEqual(["shop.staging.example.com"]);
+    expect(open.variables?.map((v) => [v.name, v.source])).toEqual([
+      ["WEB_HOST", "environment"],
+      ["WEB_TAG", "environment"],
+    ]);
+    expect(describeVariables({ stacks: [closed] })).toEqual([
+      "stack web variables: WEB_HOST (unset: the file's default, line 10), WEB_TAG (from stackVariables, line 3)",
+    ]);
+  });
+
+  it("reports a misspelt namespace as a likely typo", () => {
+    const issues = issuesOf(() =>
+      loadClusterSpec({
+        project: "swarmform",
+        stack: "dev",
+        config: readPulumiStackFile(path.join(ROOT, "Pulumi.dev.yaml")).config,
+        secretKeys: [],
+        otherKeys: ["swarmfrom:domain", "SwarmForm:environment", "aws:region", "swarm:x"],
+        rootDir: ROOT,
+        env: {},
+      }),
+    );
+    expect(issues).toEqual([
+      'swarmfrom:domain: namespace "swarmfrom" is likely a typo of "swarmform": Swarmform reads only swarmform:* keys, so this key is not used; rename it to swarmform:domain',
+      expect.stringMatching(/^SwarmForm:environment: namespace "SwarmForm" is likely a typo/),
+    ]);
+  });
+
+  it("loads a valid ssh cluster, with secrets flagged", () => {
+    const spec = load(path.join(FIXTURES, "good"), "ssh", { WEB_TAG: "9.9" });
     expect(spec.secretsSet).toEqual({
       registryPassword: true,
       traefikDashboardPassword: false,
@@ -156,8 +198,8 @@ describe("loadClusterSpec", () => {
     expect(spec.publicNetwork).toBe("edge");
     expect(spec.stacks.map((s) => s.name)).toEqual(["web", "backend"]);
     const web = spec.stacks[0].services[0];
-    expect(web.image).toBe("nginx:1.27"); // stackVariables wins over the environment
-    expect(web.traefik?.hosts).toEqual(["shop.staging.example.com"]); // the environment fills the rest
+    expect(web.image).toBe("nginx:1.27"); // stackVariables; the environment is not read
+    expect(web.traefik?.hosts).toEqual(["www.staging.example.com"]);
     expect(web.networks).toContain("swarmform-ssh_edge");
     expect(spec.nodes.hosts[0].labels.zone).toBe("1");
   });
@@ -168,15 +210,16 @@ describe("loadClusterSpec", () => {
       "swarmform:colour",
       "swarmform:registryPassword",
       "swarmform:stacks[0]",
-      "stacks/app.yaml:19 (configs.settings)",
       "swarmform:nodes.managers.count",
       "swarmform:networks[0].subnet",
       "swarmform:networks[1].subnet",
       "swarmform:traefik.image",
-      "stacks/app.yaml:2 (services.api.image)",
-      "stacks/app.yaml:2 (services.api.ports)",
-      "stacks/app.yaml:12 (services.mirror.x-traefik)",
-      "stacks/other.yaml:2 (services.api.x-traefik)",
+      // stack-file problems sorted by file and line, each at the line of the offending key
+      "stacks/app.yaml:3 (services.api.image)",
+      "stacks/app.yaml:4 (services.api.ports)",
+      "stacks/app.yaml:14 (services.mirror.x-traefik)",
+      "stacks/app.yaml:20 (configs.settings.file)",
+      "stacks/other.yaml:7 (services.api.x-traefik)",
     ]);
     expect(issues).toContain(
       "swarmform:nodes.managers.count: must be odd (1, 3, 5 or 7) so raft keeps a quorum; got 2",
@@ -271,12 +314,19 @@ describe("loadClusterSpecFromPulumi", () => {
     expect(spec.stacks[0].services.length).toBeGreaterThan(0);
   });
 
-  it("rejects a secret key set in plain text", async () => {
+  it("rejects a secret key set in plain text with a RunError (printed by the runtime without a stack)", async () => {
     await pulumi.runtime.setMocks(mocks, "swarmform", "dev", false);
     pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:traefikDashboardPassword": "plain" }), []);
-    expect(issuesOf(() => loadClusterSpecFromPulumi())).toEqual([
+    let error: unknown;
+    try {
+      loadClusterSpecFromPulumi();
+    } catch (e) {
+      error = e;
+    }
+    expect(pulumi.RunError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toBe(
       "swarmform:traefikDashboardPassword: must be a secret; set it with: pulumi config set --secret traefikDashboardPassword <value>",
-    ]);
+    );
   });
 });
 

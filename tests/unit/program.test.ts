@@ -279,7 +279,7 @@ describe("Pulumi.dev.yaml variations", () => {
       config: { environment: "nope", traefik: { acme: { email: "not-an-email" } } },
       allowError: true,
     });
-    expect((run.error as Error).name).toBe("ConfigError");
+    expect((run.error as Error).name).toBe("RunError");
     expect(String((run.error as Error).message)).toMatch(/environment/);
     expect(run.resources).toHaveLength(0);
   }, 120_000);
