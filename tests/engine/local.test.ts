@@ -9,6 +9,8 @@
 //   stand-in, the registry (Debian's docker-registry), monitoring (real Prometheus and node-exporter, cAdvisor
 //   stand-in) and the popcube stack, whose swarmform.local/ images come from `npm run images:local`'s code,
 //   reach their replica counts.
+// - NodeLabels (source existing) on the same swarm: sets and removes only its own labels; a placement label on
+//   no node fails `up` with the label, the config key and how to set it.
 // - Destroy (services removed, then LocalSwarm's delete) returns the engine to non-swarm mode; an engine that
 //   was a swarm before keeps its swarm and loses only the labels Swarmform set.
 // Stand-ins: Traefik, cAdvisor and the popcube images (tests/images/standin), as in platform.test.ts. Traefik
@@ -19,6 +21,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadClusterSpec, readPulumiStackFile } from "../../components/config/load";
+import { nodeLabelsProvider } from "../../components/swarm/nodeLabels";
 import type * as ImagesLocal from "../../scripts/images-local";
 import { LOCAL_PREFIX } from "../../scripts/images-local";
 import {
@@ -163,6 +166,30 @@ test("the program's inputs form a one-node swarm and label its node", async () =
   const read = await provider.read!(created.id, created.outs);
   const diff = await provider.diff!(created.id, read.props, inputs);
   expect(diff.changes).toBe(false);
+});
+
+test("NodeLabels (source existing) sets and removes its labels, and fails at up when a placement label is on no node", async () => {
+  const { nodeId } = await swarmState();
+  const hostname = ((await d.getNode(nodeId).inspect()) as { Description: { Hostname: string } }).Description
+    .Hostname;
+  const traefik = { key: "traefik.placementLabel", label: "swarmform.traefik=true", managerOnly: true };
+  const first = { dockerHost, nodes: { [hostname]: { zone: "a" } }, required: [traefik], stack: "local" };
+  const r = await nodeLabelsProvider.create!(first);
+  expect(await nodeLabels()).toEqual(expect.objectContaining({ zone: "a", "swarmform.traefik": "true" }));
+  const second = { ...first, nodes: { [hostname]: { zone: "b" } } };
+  await nodeLabelsProvider.update!(r.id, r.outs, second);
+  expect((await nodeLabels()).zone).toBe("b");
+  await nodeLabelsProvider.delete!(r.id, second);
+  expect(await nodeLabels()).toEqual({ "swarmform.traefik": "true", "swarmform.registry": "true" });
+
+  const edge = { key: "traefik.placementLabel", label: "swarmform.edge=true", managerOnly: true };
+  await expect(nodeLabelsProvider.create!({ ...first, nodes: {}, required: [edge] })).rejects.toThrow(
+    `no manager of the swarm at ${dockerHost} carries the node label swarmform.edge=true (swarmform:traefik.placementLabel), ` +
+      `so Traefik would stay pending. Label one manager (${hostname}) in Pulumi.local.yaml`,
+  );
+  await expect(nodeLabelsProvider.create!({ ...first, nodes: { nosuchnode: { a: "b" } } })).rejects.toThrow(
+    `swarm node "nosuchnode" (swarmform:nodes.labels) is not in the swarm at ${dockerHost}; its nodes are: ${hostname}`,
+  );
 });
 
 test("Traefik's stand-in, the registry, monitoring and the popcube services reach their replica counts", async () => {
