@@ -10,5 +10,6 @@ export const registryUrl = cluster.registryUrl;
 export const dashboardUrl = cluster.dashboardUrl;
 export const prometheusUrl = cluster.prometheusUrl;
 export const services = cluster.services;
+export const summary = cluster.summary;
 export const registryPassword = cluster.registryPassword;
 export const dashboardPassword = cluster.dashboardPassword;

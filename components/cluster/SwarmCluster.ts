@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ConfigError } from "../config/errors";
-import { checkExternalFileRefs } from "../config/rules";
+import { checkExternalFileRefs, labelMap, placementLabelsOf } from "../config/rules";
 import { ClusterSpec, SecretKey } from "../config/types";
 import { AppStack } from "../workloads/AppStack";
 import { Monitoring } from "../workloads/Monitoring";
@@ -12,6 +12,7 @@ import { dockerProviderArgs } from "../workloads/provider";
 import { Registry } from "../workloads/Registry";
 import { Traefik } from "../workloads/Traefik";
 import { SwarmMembership as SwarmMembershipComponent } from "../swarm/SwarmMembership";
+import { LocalSwarm, NodeLabels } from "../swarm/nodeLabels";
 
 /**
  * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
@@ -36,6 +37,14 @@ export interface SwarmClusterArgs {
   readonly dockerSshOpts?: readonly string[];
 }
 
+/** Labels of the local node (source local): the placement labels of Traefik and the registry, then nodes.local.labels. */
+export function localNodeLabels(spec: ClusterSpec): Record<string, string> {
+  return {
+    ...Object.assign({}, ...placementLabelsOf(spec).map((r) => labelMap(r.label))),
+    ...spec.nodes.local.labels,
+  };
+}
+
 /** Public URLs of the platform, from the spec. */
 export function clusterUrls(spec: ClusterSpec): {
   traefikUrl: string;
@@ -55,6 +64,38 @@ export function clusterUrls(spec: ClusterSpec): {
   };
 }
 
+/** What `pulumi up` prints last: where Traefik, the registry and the dashboards are, and how to log in. */
+export function clusterSummary(spec: ClusterSpec): string {
+  const urls = clusterUrls(spec);
+  const lines = [
+    `Swarmform ${spec.project}-${spec.stack} (${spec.environment}), swarm manager at ${spec.docker.host}`,
+    `  Traefik:    ${urls.traefikUrl} (entrypoints web :${spec.traefik.ports.web}, websecure :${spec.traefik.ports.websecure})`,
+  ];
+  if (urls.dashboardUrl)
+    lines.push(
+      `  dashboard:  ${urls.dashboardUrl}/dashboard/ (user ${spec.traefik.dashboard.user}; pulumi stack output --show-secrets dashboardPassword)`,
+    );
+  if (urls.registryUrl)
+    lines.push(
+      `  registry:   ${registryAddress(spec)} (docker login ${registryAddress(spec)} -u ${spec.registry.user}; pulumi stack output --show-secrets registryPassword)`,
+    );
+  if (urls.prometheusUrl)
+    lines.push(
+      `  Prometheus: ${urls.prometheusUrl} (user ${spec.traefik.dashboard.user}, the dashboard password)`,
+    );
+  lines.push(
+    spec.traefik.tls === "acme"
+      ? `  TLS: certificates from ACME (${spec.traefik.acme?.caServer ?? "Let's Encrypt"})`
+      : "  TLS: Traefik's default self-signed certificate (curl -k, or accept it in the browser)",
+  );
+  if (spec.domain.endsWith(".localhost"))
+    lines.push(
+      `  *.localhost names resolve to 127.0.0.1 (browsers, systemd-resolved); else add them to /etc/hosts`,
+    );
+  lines.push(`  services: docker stack ps ${platformNamespace(spec)}`);
+  return lines.join("\n");
+}
+
 /**
  * A whole Swarmform cluster: docker provider, platform networks, Traefik, registry, monitoring and the app
  * stacks. Children are named `${name}-<part>`.
@@ -67,6 +108,8 @@ export class SwarmCluster extends pulumi.ComponentResource {
   public readonly prometheusUrl: pulumi.Output<string | undefined>;
   /** Physical names of every swarm service. */
   public readonly services: pulumi.Output<string[]>;
+  /** Where Traefik, the registry and the dashboards are (see clusterSummary). */
+  public readonly summary: pulumi.Output<string>;
   /** Secret. */
   public readonly registryPassword: pulumi.Output<string>;
   /** Secret. */
@@ -92,9 +135,16 @@ export class SwarmCluster extends pulumi.ComponentResource {
     this.registryPassword = password("registryPassword", "registry-password");
     this.dashboardPassword = password("traefikDashboardPassword", "dashboard-password");
 
-    // Node source `ssh`: this program forms the swarm, and the workloads go to its init manager.
+    // Node source `ssh`: this program forms the swarm, and the workloads go to its init manager. `local`: the
+    // local engine (swarm init only if the config allows it). `existing`: the labels named in config, and the
+    // placement check, through docker.host.
     const membership =
-      args.membership ?? (spec.nodes.source === "ssh" ? this.formSwarm(name, spec, config) : undefined);
+      args.membership ??
+      (spec.nodes.source === "ssh"
+        ? this.formSwarm(name, spec, config)
+        : spec.nodes.source === "local"
+          ? this.localSwarm(name, spec)
+          : this.labelExisting(name, spec));
     const ready = membership ? [...membership.ready] : [];
     this.provider = new docker.Provider(
       `${name}-docker`,
@@ -160,6 +210,7 @@ export class SwarmCluster extends pulumi.ComponentResource {
     this.registryUrl = pulumi.output(urls.registryUrl);
     this.dashboardUrl = pulumi.output(urls.dashboardUrl);
     this.prometheusUrl = pulumi.output(urls.prometheusUrl);
+    this.summary = pulumi.output(clusterSummary(spec));
     this.services = pulumi.all([pulumi.all(names), pulumi.all(lists)]).apply(([a, b]) => [...a, ...b.flat()]);
     this.registerOutputs({
       traefikUrl: this.traefikUrl,
@@ -167,9 +218,45 @@ export class SwarmCluster extends pulumi.ComponentResource {
       dashboardUrl: this.dashboardUrl,
       prometheusUrl: this.prometheusUrl,
       services: this.services,
+      summary: this.summary,
       registryPassword: this.registryPassword,
       dashboardPassword: this.dashboardPassword,
     });
+  }
+
+  private localSwarm(name: string, spec: ClusterSpec): SwarmMembership {
+    const local = new LocalSwarm(
+      `${name}-local-swarm`,
+      {
+        dockerHost: spec.docker.host,
+        initSwarm: spec.nodes.local.initSwarm,
+        advertiseAddr: spec.nodes.local.advertiseAddr ?? "127.0.0.1",
+        init: {
+          defaultAddrPool: [...spec.nodes.swarm.defaultAddrPool],
+          dataPathPort: spec.nodes.swarm.dataPathPort,
+          certExpiry: spec.nodes.swarm.certExpiry,
+        },
+        labels: localNodeLabels(spec),
+        required: placementLabelsOf(spec),
+        stack: spec.stack,
+      },
+      { parent: this },
+    );
+    return { managerHost: spec.docker.host, ready: [local] };
+  }
+
+  private labelExisting(name: string, spec: ClusterSpec): SwarmMembership {
+    const labels = new NodeLabels(
+      `${name}-node-labels`,
+      {
+        dockerHost: spec.docker.host,
+        nodes: spec.nodes.labels,
+        required: placementLabelsOf(spec),
+        stack: spec.stack,
+      },
+      { parent: this },
+    );
+    return { managerHost: spec.docker.host, ready: [labels] };
   }
 
   private formSwarm(name: string, spec: ClusterSpec, config: pulumi.Config): SwarmMembership {

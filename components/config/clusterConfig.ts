@@ -11,6 +11,7 @@ import {
   HostSpec,
   NetworkSpec,
   SECRET_KEYS,
+  TraefikSpec,
 } from "./types";
 
 /** A strict object: unknown keys are errors that list the allowed keys. */
@@ -125,10 +126,29 @@ export const clusterConfigSchema = strict({
       .optional(),
   }).prefault({}),
   nodes: strict({
-    source: z.enum(["existing", "ssh"], { error: "must be existing or ssh" }).default("existing"),
+    source: z
+      .enum(["existing", "ssh", "local"], { error: "must be existing, ssh or local" })
+      .default("existing"),
     managers: strict({ count: count(1).optional() }).optional(),
     workers: strict({ count: count(0).optional() }).optional(),
     hosts: z.array(hostSchema, { error: "must be a list of hosts" }).default([]),
+    labels: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: "must be a swarm node name" }),
+        labels,
+        {
+          error: "must be a map of node name to { label: value }",
+        },
+      )
+      .default({}),
+    local: strict({
+      initSwarm: z.boolean({ error: "must be true or false" }).default(false),
+      advertiseAddr: z
+        .string({ error: "must be an IPv4 address" })
+        .regex(/^(\d{1,3}\.){3}\d{1,3}$/, { error: "must be an IPv4 address, e.g. 127.0.0.1" })
+        .optional(),
+      labels,
+    }).prefault({}),
     swarm: strict({
       defaultAddrPool: z
         .array(z.string(), { error: "must be a list of IPv4 CIDRs" })
@@ -151,6 +171,12 @@ export const clusterConfigSchema = strict({
   publicNetwork: name("network name").default("public"),
   traefik: strict({
     image: image.default("traefik:v3.7"),
+    tls: z
+      .enum(["acme", "default"], {
+        error:
+          "must be acme (certificates from an ACME CA) or default (Traefik's default self-signed certificate)",
+      })
+      .optional(),
     placementLabel: nodeLabel.default("swarmform.traefik=true"),
     acme: strict({
       email: z.email({ error: "must be an e-mail address (the ACME account, e.g. ops@popcube.xyz)" }),
@@ -159,8 +185,8 @@ export const clusterConfigSchema = strict({
       challenge: z
         .enum(["tls", "http"], { error: "must be tls (TLS-ALPN-01 on websecure) or http (HTTP-01 on web)" })
         .default("tls"),
-      // Parsed from {} when absent, so a missing acme block reports `traefik.acme.email` as required.
-    }).prefault({} as { email: string }),
+      // Optional here: resolvePlatform requires it when traefik.tls is acme.
+    }).optional(),
     dashboard: strict({
       enabled: z.boolean({ error: "must be true or false" }).default(false),
       host: hostname("host name").optional(),
@@ -338,6 +364,17 @@ export function resolvePlatform(
     if (first)
       dockerHost = `ssh://${first.user}@${first.address}` + (first.port === 22 ? "" : `:${first.port}`);
   }
+  if (!dockerHost && nodes.source === "local") dockerHost = LOCAL_DOCKER_HOST;
+  issues.push(...checkNodeSourceKeys(config));
+  const tls = config.traefik.tls ?? (environment === "local" ? "default" : "acme");
+  if (tls === "acme" && !config.traefik.acme) {
+    issues.push({
+      origin: keyOrigin("traefik.acme.email"),
+      message:
+        "is required when traefik.tls is acme (the default outside local): the ACME account e-mail, e.g. ops@popcube.xyz; " +
+        "or set traefik.tls: default for Traefik's default self-signed certificate",
+    });
+  }
   if (!dockerHost && nodes.source === "existing") {
     issues.push({
       origin: keyOrigin("docker.host"),
@@ -364,17 +401,69 @@ export function resolvePlatform(
     environment,
     domain,
     docker: { host: dockerHost ?? "" },
-    nodes: { source: nodes.source, managers, workers, hosts, swarm: nodes.swarm },
+    nodes: {
+      source: nodes.source,
+      managers,
+      workers,
+      hosts,
+      labels: nodes.labels,
+      local: nodes.local,
+      swarm: nodes.swarm,
+    },
     networks,
     publicNetwork: config.publicNetwork,
     traefik: {
       ...traefik,
+      tls,
       dashboard: { ...traefik.dashboard, host: traefik.dashboard.host ?? `traefik.${domain}` },
     },
     registry: { ...registry, host: registry.host ?? `registry.${domain}` },
     monitoring: { ...monitoring, prometheusHost: monitoring.prometheusHost ?? `prometheus.${domain}` },
   };
   return { platform, issues };
+}
+
+/** The ACME resolver routers use: its name when traefik.tls is acme, else none (Traefik's default certificate). */
+export function certResolverOf(traefik: Pick<TraefikSpec, "tls" | "acme">): string | undefined {
+  return traefik.tls === "acme" ? traefik.acme?.resolverName : undefined;
+}
+
+/** The local Docker engine's socket: docker.host's default for nodes.source local. */
+export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+/**
+ * Keys that only one node source uses: nodes.hosts (ssh), nodes.labels (existing; ssh labels its hosts,
+ * local its own node), and the one-node shape of local.
+ */
+export function checkNodeSourceKeys(config: ClusterConfig): ConfigIssue[] {
+  const { nodes } = config;
+  const issues: ConfigIssue[] = [];
+  const named = Object.keys(nodes.labels);
+  if (named.length > 0 && nodes.source !== "existing") {
+    const instead = nodes.source === "ssh" ? "nodes.hosts[].labels" : "nodes.local.labels";
+    issues.push({
+      origin: keyOrigin("nodes.labels"),
+      message: `is for nodes.source existing; with ${nodes.source}, set node labels in ${instead}`,
+    });
+  }
+  if (nodes.source === "local") {
+    if (nodes.hosts.length > 0)
+      issues.push({
+        origin: keyOrigin("nodes.hosts"),
+        message: "must be empty when nodes.source is local (the local engine is the only node)",
+      });
+    if ((nodes.managers?.count ?? 1) !== 1)
+      issues.push({
+        origin: keyOrigin("nodes.managers.count"),
+        message: `must be 1 when nodes.source is local (the local engine); got ${nodes.managers?.count}`,
+      });
+    if ((nodes.workers?.count ?? 0) !== 0)
+      issues.push({
+        origin: keyOrigin("nodes.workers.count"),
+        message: `must be 0 when nodes.source is local (extra Docker-in-Docker nodes are not supported yet); got ${nodes.workers?.count}`,
+      });
+  }
+  return issues;
 }
 
 /** A node count: given, or derived from hosts; when both, they must agree. */

@@ -57,7 +57,8 @@ export interface ServiceContext {
     readonly platform?: {
       readonly publicNetwork: string;
       readonly entrypoint: string;
-      readonly certResolver: string;
+      /** ACME resolver of routes with TLS; none: Traefik's default certificate. */
+      readonly certResolver?: string;
     };
   };
 }

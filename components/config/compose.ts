@@ -18,7 +18,8 @@ export interface TraefikPlatform {
   /** Entrypoint name, e.g. `websecure`. */
   readonly entrypoint: string;
   /** ACME resolver name, e.g. `letsencrypt`. */
-  readonly certResolver: string;
+  /** ACME resolver of routes with TLS; none: Traefik's default certificate. */
+  readonly certResolver?: string;
 }
 
 /** Options of {@link parseStackText}. */

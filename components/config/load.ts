@@ -6,6 +6,7 @@ import * as path from "path";
 import type * as PulumiSdk from "@pulumi/pulumi";
 import { parseDocument } from "yaml";
 import {
+  certResolverOf,
   parseClusterConfig,
   partialClusterConfig,
   PlatformSpec,
@@ -156,7 +157,7 @@ export function traefikPlatformOf(
   return {
     publicNetwork: pub?.physicalName ?? platform.publicNetwork,
     entrypoint: ROUTE_ENTRYPOINT,
-    certResolver: platform.traefik.acme.resolverName,
+    certResolver: certResolverOf(platform.traefik),
   };
 }
 

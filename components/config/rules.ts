@@ -10,6 +10,7 @@ import {
   ConfigIssue,
   Environment,
   HostSpec,
+  NodesSpec,
   Origin,
   SECRET_KEYS,
   SecretKey,
@@ -67,28 +68,61 @@ export function checkUniqueHosts(hosts: readonly HostSpec[]): ConfigIssue[] {
   return issues;
 }
 
-/** Placement labels must be on some host when Swarmform labels the nodes itself (source ssh). */
-export function checkPlacementLabels(spec: ClusterSpec): ConfigIssue[] {
-  if (spec.nodes.source !== "ssh" || spec.nodes.hosts.length === 0) return [];
-  const wanted: [string, string, boolean][] = [
-    ["traefik.placementLabel", spec.traefik.placementLabel, true],
-    ["registry.storageLabel", spec.registry.storageLabel, spec.registry.enabled],
+/** The node labels (key=value) that the platform services are pinned to, with the config key of each. */
+export function placementLabelsOf(spec: Pick<ClusterSpec, "traefik" | "registry">): {
+  key: string;
+  label: string;
+  managerOnly: boolean;
+}[] {
+  return [
+    { key: "traefik.placementLabel", label: spec.traefik.placementLabel, managerOnly: true },
+    ...(spec.registry.enabled
+      ? [{ key: "registry.storageLabel", label: spec.registry.storageLabel, managerOnly: false }]
+      : []),
   ];
-  return wanted
-    .filter(
-      ([, label, used]) =>
-        used && !spec.nodes.hosts.some((h) => h.role === "manager" && hasNodeLabel(h, label)),
-    )
-    .map(([path, label]) => ({
-      origin: keyOrigin(path),
-      message: `no manager in nodes.hosts carries the node label ${label}; add it to the labels of one manager`,
-    }));
 }
 
-/** True when a host's labels contain `key=value`. */
-function hasNodeLabel(host: HostSpec, label: string): boolean {
+/** `{ k: v }` of a node label `k=v`. */
+export function labelMap(label: string): Record<string, string> {
   const eq = label.indexOf("=");
-  return host.labels[label.slice(0, eq)] === label.slice(eq + 1);
+  return { [label.slice(0, eq)]: label.slice(eq + 1) };
+}
+
+/**
+ * Placement labels must be on some node whenever the config says which nodes exist and how they are
+ * labelled: source ssh (a manager in nodes.hosts, for Traefik), and source existing with nodes.labels listed.
+ * Source local labels its one node itself; existing without nodes.labels is checked at `up` (only the
+ * swarm knows its nodes' labels then).
+ */
+export function checkPlacementLabels(spec: ClusterSpec): ConfigIssue[] {
+  const { nodes } = spec;
+  const has = (labels: Readonly<Record<string, string>>, label: string) =>
+    Object.entries(labelMap(label)).every(([k, v]) => labels[k] === v);
+  if (nodes.source === "ssh" && nodes.hosts.length > 0) {
+    return placementLabelsOf(spec)
+      .filter(
+        ({ label, managerOnly }) =>
+          !nodes.hosts.some((h) => (!managerOnly || h.role === "manager") && has(h.labels, label)),
+      )
+      .map(({ key, label, managerOnly }) => ({
+        origin: keyOrigin(key),
+        message: `no ${managerOnly ? "manager" : "host"} in nodes.hosts carries the node label ${label}; add it to the labels of one ${managerOnly ? "manager" : "host"}`,
+      }));
+  }
+  if (nodes.source === "existing" && Object.keys(nodes.labels).length > 0) {
+    return placementLabelsOf(spec)
+      .filter(({ label }) => !Object.values(nodes.labels).some((l) => has(l, label)))
+      .map(({ key, label, managerOnly }) => {
+        const [k, v] = label.split("=");
+        return {
+          origin: keyOrigin(key),
+          message:
+            `no node in nodes.labels carries the node label ${label}; add it to one ${managerOnly ? "manager" : "node"}, ` +
+            `e.g. nodes.labels: { <node>: { ${k}: "${v}" } }`,
+        };
+      });
+  }
+  return [];
 }
 
 /** An IPv4 network: base address as an unsigned 32-bit number, and prefix length. */
@@ -365,7 +399,7 @@ export function checkStackNames(spec: ClusterSpec): ConfigIssue[] {
 export function checkSecrets(
   config: Readonly<Record<string, unknown>>,
   secretKeys: readonly string[],
-  nodesSource: "existing" | "ssh" | undefined,
+  nodesSource: NodesSpec["source"] | undefined,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const key of SECRET_KEYS) {

@@ -33,11 +33,25 @@ export interface HostSpec {
 
 export interface NodesSpec {
   /** `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from `hosts`. */
-  readonly source: "existing" | "ssh";
+  readonly source: "existing" | "ssh" | "local";
   readonly managers: number;
   readonly workers: number;
   /** Only for source `ssh`. */
   readonly hosts: readonly HostSpec[];
+  /**
+   * Source `existing`: labels Swarmform sets on swarm nodes, by node name (`docker node ls` HOSTNAME or ID),
+   * through docker.host. Labels it did not set are left alone. Default {}.
+   */
+  readonly labels: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Source `local`: the local Docker engine. */
+  readonly local: {
+    /** Run `docker swarm init` when the engine is not in swarm mode (and `swarm leave` on destroy). Default false. */
+    readonly initSwarm: boolean;
+    /** `--advertise-addr` of that init. Default 127.0.0.1. */
+    readonly advertiseAddr?: string;
+    /** Labels of the local node, besides the placement labels (always set). Default {}. */
+    readonly labels: Readonly<Record<string, string>>;
+  };
   /** Swarm init options (source `ssh`). */
   readonly swarm: {
     readonly defaultAddrPool: readonly string[];
@@ -66,7 +80,13 @@ export interface TraefikSpec {
   readonly image: string;
   /** Node label (key=value) that pins Traefik (and its ACME storage volume) to one manager. */
   readonly placementLabel: string;
-  readonly acme: {
+  /**
+   * `acme`: certificates from the ACME CA (`acme` must be set). `default`: Traefik's default self-signed
+   * certificate, no ACME. Default: `default` for environment local, else `acme`.
+   */
+  readonly tls: "acme" | "default";
+  /** Required when tls is `acme`. */
+  readonly acme?: {
     readonly email: string;
     readonly caServer?: string;
     readonly resolverName: string;

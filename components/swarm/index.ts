@@ -3,3 +3,12 @@ export { SwarmMembership, SwarmMembershipArgs, MembershipNode, endpointOf } from
 export { SwarmNode, SwarmNodeArgs, SwarmNodeInputs, SwarmNodeOutputs, swarmNodeProvider } from "./provider";
 export { membershipPlan, MembershipPlan, JoinStep } from "./membershipPlan";
 export type { NodeSsh, NodeTimeouts } from "./nodeOps";
+export {
+  LocalSwarm,
+  LocalSwarmArgs,
+  NodeLabels,
+  NodeLabelsArgs,
+  localSwarmProvider,
+  nodeLabelsProvider,
+} from "./nodeLabels";
+export { missingPlacements, ownedLabelChanges, PlacementRequirement } from "./labelPlan";

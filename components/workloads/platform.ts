@@ -4,6 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as YAML from "yaml";
 import { ClusterSpec, MountSpec, NetworkSpec, ServiceSpec } from "../config/types";
 import { keyOrigin } from "../config/errors";
+import { certResolverOf } from "../config/clusterConfig";
 import { ROUTE_ENTRYPOINT } from "../config/load";
 import {
   apiRouterLabels,
@@ -97,7 +98,8 @@ const socketMount: MountSpec = { type: "bind", source: DOCKER_SOCKET, target: DO
 /** Traefik's static configuration, as command-line arguments. */
 export function traefikArgs(spec: ClusterSpec): string[] {
   const t = spec.traefik;
-  const r = `--certificatesresolvers.${t.acme.resolverName}.acme`;
+  const acme = certResolverOf(t) ? t.acme : undefined;
+  const r = `--certificatesresolvers.${acme?.resolverName}.acme`;
   const args = [
     `--providers.swarm.endpoint=unix://${DOCKER_SOCKET}`,
     "--providers.swarm.exposedByDefault=false",
@@ -106,10 +108,15 @@ export function traefikArgs(spec: ClusterSpec): string[] {
     "--entrypoints.web.http.redirections.entrypoint.to=websecure",
     "--entrypoints.web.http.redirections.entrypoint.scheme=https",
     `--entrypoints.websecure.address=:${ENTRYPOINTS.websecure}`,
-    `${r}.email=${t.acme.email}`,
-    `${r}.storage=${ACME_STORAGE}`,
-    t.acme.challenge === "http" ? `${r}.httpchallenge.entrypoint=web` : `${r}.tlschallenge=true`,
   ];
+  // tls `default`: no resolver; routers with tls=true get Traefik's default (self-signed) certificate.
+  if (acme) {
+    args.push(
+      `${r}.email=${acme.email}`,
+      `${r}.storage=${ACME_STORAGE}`,
+      acme.challenge === "http" ? `${r}.httpchallenge.entrypoint=web` : `${r}.tlschallenge=true`,
+    );
+  }
   if (spec.registry.enabled) {
     args.push(
       `--entrypoints.registry.address=:${ENTRYPOINTS.registry}`,
@@ -126,7 +133,7 @@ export function traefikArgs(spec: ClusterSpec): string[] {
       "--metrics.prometheus.entryPoint=metrics",
     );
   }
-  if (t.acme.caServer) args.push(`${r}.caServer=${t.acme.caServer}`);
+  if (acme?.caServer) args.push(`${r}.caServer=${acme.caServer}`);
   if (t.dashboard.enabled) args.push("--api.dashboard=true");
   return args;
 }
@@ -154,7 +161,7 @@ export function traefikService(spec: ClusterSpec): ServiceSpec {
         router: `${ns}-dashboard`,
         hosts: [t.dashboard.host],
         entrypoint: ROUTE_ENTRYPOINT,
-        certResolver: t.acme.resolverName,
+        certResolver: certResolverOf(t),
         middlewares: [`${authMiddleware(spec)}@swarm`],
       }),
     };
@@ -209,7 +216,7 @@ export function registryService(spec: ClusterSpec, htpasswdSecretName: string): 
       route: { hosts: [reg.host], port: 5000, middlewares: [], tls: true },
       network: publicNetworkName(spec),
       entrypoint: "registry",
-      certResolver: spec.traefik.acme.resolverName,
+      certResolver: certResolverOf(spec.traefik),
     }),
     origin: keyOrigin("registry"),
   });
@@ -319,7 +326,7 @@ export function prometheusService(spec: ClusterSpec, configName: string): Servic
       },
       network: publicNetworkName(spec),
       entrypoint: ROUTE_ENTRYPOINT,
-      certResolver: spec.traefik.acme.resolverName,
+      certResolver: certResolverOf(spec.traefik),
     }),
     origin: keyOrigin("monitoring"),
   });

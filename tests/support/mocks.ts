@@ -408,6 +408,8 @@ export function sampleClusterSpec(over: Partial<ClusterSpec> = {}): ClusterSpec 
       managers: 1,
       workers: 0,
       hosts: [],
+      labels: {},
+      local: { initSwarm: false, labels: {} },
       swarm: {
         defaultAddrPool: ["10.20.0.0/16"],
         dataPathPort: 4789,
@@ -429,6 +431,7 @@ export function sampleClusterSpec(over: Partial<ClusterSpec> = {}): ClusterSpec 
     traefik: {
       image: "traefik:v3.7",
       placementLabel: "swarmform.traefik=true",
+      tls: "acme",
       acme: { email: "ops@example.org", resolverName: "letsencrypt" },
       dashboard: { enabled: true, host: "traefik.test.example.org", user: "admin" },
       ports: { web: 80, websecure: 443, registry: 5000 },

@@ -36,6 +36,8 @@ describe("defaults", () => {
       managers: 1,
       workers: 0,
       hosts: [],
+      labels: {},
+      local: { initSwarm: false, labels: {} },
       swarm: {
         defaultAddrPool: ["10.20.0.0/16"],
         dataPathPort: 4789,
@@ -46,6 +48,7 @@ describe("defaults", () => {
     expect(platform.traefik).toEqual({
       image: "traefik:v3.7",
       placementLabel: "swarmform.traefik=true",
+      tls: "acme",
       acme: { email: "ops@popcube.xyz", resolverName: "letsencrypt", challenge: "tls" },
       dashboard: { enabled: false, host: "traefik.dev.popcube.xyz", user: "admin" },
       ports: { web: 80, websecure: 443, registry: 5000 },
@@ -180,7 +183,6 @@ describe("schema issues", () => {
     expect(lines({})).toEqual([
       "swarmform:environment: is required; must be one of local, dev, staging, prod",
       "swarmform:domain: is required; must be a base domain (a DNS name in lower case)",
-      "swarmform:traefik.acme.email: is required; must be an e-mail address (the ACME account, e.g. ops@popcube.xyz)",
     ]);
   });
 
@@ -210,7 +212,7 @@ describe("schema issues", () => {
       minimal({ colour: "blue", traefik: { acme: { email: "ops@popcube.xyz" }, dashbord: {} } }),
     );
     expect(issues).toEqual([
-      "swarmform:traefik.dashbord: unknown key; allowed keys here: image, placementLabel, acme, dashboard, ports",
+      "swarmform:traefik.dashbord: unknown key; allowed keys here: image, tls, placementLabel, acme, dashboard, ports",
       expect.stringMatching(
         /^swarmform:colour: unknown key; allowed keys here: environment, domain, docker, nodes,/,
       ),
@@ -256,7 +258,7 @@ describe("traefik.acme.challenge", () => {
   it("is tls by default, takes http, and rejects anything else naming the key", () => {
     const withChallenge = (challenge: unknown) =>
       parseClusterConfig(minimal({ traefik: { acme: { email: "ops@popcube.xyz", challenge } } }));
-    expect(withChallenge("http").config?.traefik.acme.challenge).toBe("http");
+    expect(withChallenge("http").config?.traefik.acme?.challenge).toBe("http");
     expect(withChallenge("dns").issues.map(formatIssue)).toEqual([
       'swarmform:traefik.acme.challenge: must be tls (TLS-ALPN-01 on websecure) or http (HTTP-01 on web); got "dns"',
     ]);

@@ -339,10 +339,16 @@ describe("placement labels and stack names", () => {
     { name: "m1", address: "10.0.0.1", role: "manager", labels },
     { name: "w1", address: "10.0.0.2", role: "worker", labels: { "swarmform.registry": "true" } },
   ];
-  it("needs a manager with the Traefik and registry labels when Swarmform labels the nodes", () => {
-    const spec = specOf({ nodes: { source: "ssh", hosts: hosts({ "swarmform.traefik": "true" }) } });
+  it("needs a manager with the Traefik label and a host with the registry label when Swarmform labels the nodes", () => {
+    const spec = specOf({ nodes: { source: "ssh", hosts: hosts({}) } });
     expect(lines(checkPlacementLabels(spec))).toEqual([
-      "swarmform:registry.storageLabel: no manager in nodes.hosts carries the node label swarmform.registry=true; add it to the labels of one manager",
+      "swarmform:traefik.placementLabel: no manager in nodes.hosts carries the node label swarmform.traefik=true; add it to the labels of one manager",
+    ]);
+    const noRegistry = specOf({
+      nodes: { source: "ssh", hosts: [hosts({ "swarmform.traefik": "true" })[0]] },
+    });
+    expect(lines(checkPlacementLabels(noRegistry))).toEqual([
+      "swarmform:registry.storageLabel: no host in nodes.hosts carries the node label swarmform.registry=true; add it to the labels of one host",
     ]);
     const labelled = hosts({ "swarmform.traefik": "true", "swarmform.registry": "true" });
     expect(checkPlacementLabels(specOf({ nodes: { source: "ssh", hosts: labelled } }))).toEqual([]);

@@ -316,13 +316,13 @@ describe("platform builders", () => {
       traefik: {
         ...spec.traefik,
         dashboard: { ...spec.traefik.dashboard, enabled: false },
-        acme: { ...spec.traefik.acme, caServer: "https://ca/dir" },
+        acme: { ...spec.traefik.acme!, caServer: "https://ca/dir" },
       },
     });
     expect(traefikArgs(off)).not.toContain("--api.dashboard=true");
     expect(traefikArgs(off)).toContain("--certificatesresolvers.letsencrypt.acme.caServer=https://ca/dir");
     const http = sampleClusterSpec({
-      traefik: { ...spec.traefik, acme: { ...spec.traefik.acme, challenge: "http" } },
+      traefik: { ...spec.traefik, acme: { ...spec.traefik.acme!, challenge: "http" } },
       registry: { ...spec.registry, enabled: false },
     });
     expect(traefikArgs(http)).toContain(
