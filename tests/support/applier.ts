@@ -368,6 +368,25 @@ function containerSpec(f: Fields, res: Resolver, where: string): Record<string, 
   return out;
 }
 
+/** `KIND=N` / `KIND=VALUE` strings (as the docker provider takes them) as Engine API GenericResources. */
+function genericResources(g: Fields | undefined, where: string): Record<string, unknown>[] | undefined {
+  if (!g) return undefined;
+  const split = (s: string) => {
+    const i = s.indexOf("=");
+    if (i < 1) throw new Error(`${where}.genericResources: "${s}" is not KIND=VALUE`);
+    return { Kind: s.slice(0, i), Value: s.slice(i + 1) };
+  };
+  const out = [
+    ...(g.strs("discreteResourcesSpecs") ?? []).map((s) => {
+      const { Kind, Value } = split(s);
+      return { DiscreteResourceSpec: { Kind, Value: Number(Value) } };
+    }),
+    ...(g.strs("namedResourcesSpecs") ?? []).map((s) => ({ NamedResourceSpec: split(s) })),
+  ];
+  g.done();
+  return out;
+}
+
 /** The Engine API ServiceSpec and X-Registry-Auth for a captured docker Service. */
 export function serviceSpec(
   r: CapturedLike,
@@ -427,7 +446,11 @@ export function serviceSpec(
             ? compact({ NanoCPUs: limits.num("nanoCpus"), MemoryBytes: limits.num("memoryBytes") })
             : undefined,
           Reservations: reservation
-            ? compact({ NanoCPUs: reservation.num("nanoCpus"), MemoryBytes: reservation.num("memoryBytes") })
+            ? compact({
+                NanoCPUs: reservation.num("nanoCpus"),
+                MemoryBytes: reservation.num("memoryBytes"),
+                GenericResources: genericResources(reservation.obj_("genericResources"), `${tw}.resources`),
+              })
             : undefined,
         })
       : undefined,
