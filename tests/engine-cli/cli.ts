@@ -145,7 +145,12 @@ export class PulumiProject {
   static async create(stack: string, bin: string): Promise<PulumiProject> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-engine-cli-"));
     const p = new PulumiProject(root, stack, bin);
-    await p.must(["stack", "init"]); // run() adds --stack
+    try {
+      await p.must(["stack", "init"]); // run() adds --stack
+    } catch (e) {
+      p.remove();
+      throw e;
+    }
     return p;
   }
 

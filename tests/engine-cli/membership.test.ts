@@ -108,6 +108,14 @@ async function up() {
 
 const nodeName = (urn: string) => urn.split("::").pop()!;
 
+/** Written straight to stderr as each test passes (jest shows its own report only when the file ends). */
+const t0 = Date.now();
+function passed(): void {
+  process.stderr.write(
+    `engine-cli [${Math.round((Date.now() - t0) / 1000)}s] passed: ${expect.getState().currentTestName}\n`,
+  );
+}
+
 beforeAll(async () => {
   const bin = pulumiBin();
   tb = await startTestbed({ hosts: 5, name: "engine-cli" });
@@ -134,6 +142,7 @@ test("preview of a 3+2 cluster plans 5 SwarmNode creates and changes nothing on 
   );
   expect(p.changeSummary).toEqual({ create: 7 }); // + the stack and the SwarmMembership component
   for (const h of ["h1", "h2", "h3", "h4", "h5"]) expect(await localState(h)).toBe("inactive");
+  passed();
 });
 
 let nodeIds: Record<string, string> = {};
@@ -161,6 +170,7 @@ test("up forms the swarm; a second up reports no changes", async () => {
   const second = await up();
   expect(second.changes).toEqual({ same: 7 });
   expect(Object.fromEntries((await nodeLs("h1")).map((n) => [n.hostname, n.id]))).toEqual(nodeIds);
+  passed();
 });
 
 test("the state holds the join tokens and the SSH key only as ciphertext", async () => {
@@ -172,7 +182,11 @@ test("the state holds the join tokens and the SSH key only as ciphertext", async
 
   const state = await pj.exportState();
   expect(state).toContain("ciphertext");
-  expect(state).not.toContain("SWMTKN");
+  // Not the tokens themselves, nor any token-shaped text ("SWMTKN-1-" alone is in the provider's own source,
+  // which is serialized into the state: its scrubber's regular expression).
+  expect(state).not.toContain(workerToken);
+  expect(state).not.toContain(managerToken);
+  expect(state).not.toMatch(/SWMTKN-1-[0-9a-z]{40,}/);
   for (const l of keyLines) expect(state).not.toContain(l);
   expect(state).not.toContain("PRIVATE KEY");
   // The same export with the secrets decrypted holds them: the check above looked where they are.
@@ -180,6 +194,7 @@ test("the state holds the join tokens and the SSH key only as ciphertext", async
   expect(shown).toContain(workerToken);
   expect(shown).toContain(managerToken);
   expect(shown).toContain(keyLines[0]);
+  passed();
 });
 
 test("a label change previews as an update of that node only, naming labels, and applies", async () => {
@@ -191,6 +206,7 @@ test("a label change previews as an update of that node only, naming labels, and
   expect((await up()).changes).toEqual({ update: 1, same: 6 });
   expect(await labelsOf("h1", "h4")).toEqual({ zone: "d", keep: "yes" });
   expect(await labelsOf("h1", "h5")).toEqual({ zone: "b" });
+  passed();
 });
 
 test("a promotion and a demotion each preview as an update of one node, naming role, and apply", async () => {
@@ -211,6 +227,7 @@ test("a promotion and a demotion each preview as an update of one node, naming r
   expect(await managersOf("h1")).toEqual(["h1", "h2", "h5"]);
   // Same nodes throughout: promotions and demotions happen in place.
   expect(Object.fromEntries((await nodeLs("h1")).map((n) => [n.hostname, n.id]))).toEqual(nodeIds);
+  passed();
 });
 
 test("scale down 3+2 -> 1+1 while a 4-replica service runs: parallel deletes, quorum and tasks kept", async () => {
@@ -267,6 +284,7 @@ test("scale down 3+2 -> 1+1 while a 4-replica service runs: parallel deletes, qu
   expect((await nodeLs("h1")).map((n) => n.hostname).sort()).toEqual(["h1", "h4"]);
   for (const h of ["h2", "h3", "h5"]) expect(await localState(h)).toBe("inactive");
   expect(await running()).toBe(4);
+  passed();
 });
 
 test("drift: a node leaves by hand; refresh reports it; up re-joins it", async () => {
@@ -289,6 +307,7 @@ test("drift: a node leaves by hand; refresh reports it; up re-joins it", async (
   expect(await localState("h4")).toBe("active");
   expect((await nodeLs("h1")).map((n) => n.hostname).sort()).toEqual(["h1", "h4"]);
   expect(await labelsOf("h1", "h4")).toEqual({ zone: "d", keep: "yes" });
+  passed();
 });
 
 test("destroy leaves every host out of any swarm, and the state empty", async () => {
@@ -297,4 +316,5 @@ test("destroy leaves every host out of any swarm, and the state empty", async ()
   for (const h of ["h1", "h2", "h3", "h4", "h5"]) expect(await localState(h)).toBe("inactive");
   const state = JSON.parse(await pj.exportState()) as { deployment: { resources?: unknown[] } };
   expect(state.deployment.resources ?? []).toEqual([]);
+  passed();
 });
