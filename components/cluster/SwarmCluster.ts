@@ -12,6 +12,7 @@ import { dockerProviderArgs } from "../workloads/provider";
 import { Registry } from "../workloads/Registry";
 import { Traefik } from "../workloads/Traefik";
 import { SwarmMembership as SwarmMembershipComponent } from "../swarm/SwarmMembership";
+import { LibvirtNodes } from "../hosts/libvirt/LibvirtNodes";
 
 /**
  * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
@@ -29,7 +30,9 @@ export interface SwarmClusterArgs {
   readonly spec: ClusterSpec;
   /**
    * Swarm membership formed elsewhere. Default: with node source `ssh`, a SwarmMembership child
-   * (`${name}-swarm`) formed from spec.nodes.hosts; with `existing`, none (the swarm is reached at spec.docker.host).
+   * (`${name}-swarm`) formed from spec.nodes.hosts; with `libvirt`, the VMs (`${name}-vms`, LibvirtNodes) and
+   * then that SwarmMembership, each node's membership after its VM; with `existing`, none (the swarm is
+   * reached at spec.docker.host).
    */
   readonly membership?: SwarmMembership;
   /** Extra ssh(1) options for an `ssh://` docker host, e.g. `["-o", "StrictHostKeyChecking=accept-new"]`. Default: none. */
@@ -94,7 +97,10 @@ export class SwarmCluster extends pulumi.ComponentResource {
 
     // Node source `ssh`: this program forms the swarm, and the workloads go to its init manager.
     const membership =
-      args.membership ?? (spec.nodes.source === "ssh" ? this.formSwarm(name, spec, config) : undefined);
+      args.membership ??
+      (spec.nodes.source === "ssh" || spec.nodes.source === "libvirt"
+        ? this.formSwarm(name, spec, config)
+        : undefined);
     const ready = membership ? [...membership.ready] : [];
     this.provider = new docker.Provider(
       `${name}-docker`,
@@ -173,9 +179,31 @@ export class SwarmCluster extends pulumi.ComponentResource {
   }
 
   private formSwarm(name: string, spec: ClusterSpec, config: pulumi.Config): SwarmMembership {
+    const privateKey = config.requireSecret("sshPrivateKey");
+    const libvirt = spec.nodes.source === "libvirt" ? spec.nodes.libvirt : undefined;
+    // Node source libvirt: each node's membership depends on its domain, so a node joins once its VM runs
+    // (waiting, bounded by bootTimeoutSeconds, until the guest answers on SSH) and, when the node is removed,
+    // it is drained and leaves the swarm before its VM is destroyed.
+    const vms = libvirt
+      ? new LibvirtNodes(
+          `${name}-vms`,
+          { project: spec.project, stack: spec.stack, hosts: spec.nodes.hosts, libvirt, privateKey },
+          { parent: this },
+        )
+      : undefined;
     const swarm = new SwarmMembershipComponent(
       `${name}-swarm`,
-      { hosts: spec.nodes.hosts, swarm: spec.nodes.swarm, privateKey: config.requireSecret("sshPrivateKey") },
+      {
+        hosts: spec.nodes.hosts,
+        swarm: spec.nodes.swarm,
+        privateKey,
+        ...(vms
+          ? {
+              hostDependsOn: Object.fromEntries(Object.entries(vms.domains).map(([h, d]) => [h, [d]])),
+              timeouts: { readySeconds: libvirt!.bootTimeoutSeconds },
+            }
+          : {}),
+      },
       { parent: this },
     );
     return { managerHost: swarm.managerEndpoint, ready: Object.values(swarm.nodeResources) };

@@ -3,6 +3,7 @@
 // (platform host names, docker.host for ssh, network encryption in prod, node counts).
 import { z } from "zod";
 import { keyOrigin } from "./errors";
+import { checkLibvirt, hostVmSchema, libvirtSchema } from "./libvirt";
 import {
   ClusterSpec,
   ConfigIssue,
@@ -85,6 +86,8 @@ const hostSchema = strict({
   availability: z
     .enum(["active", "pause", "drain"], { error: "must be active, pause or drain" })
     .default("active"),
+  /** The VM of this host (node source libvirt). */
+  vm: hostVmSchema.optional(),
 });
 
 const networkSchema = strict({
@@ -129,10 +132,13 @@ export const clusterConfigSchema = strict({
       .optional(),
   }).prefault({}),
   nodes: strict({
-    source: z.enum(["existing", "ssh"], { error: "must be existing or ssh" }).default("existing"),
+    source: z
+      .enum(["existing", "ssh", "libvirt"], { error: "must be existing, ssh or libvirt" })
+      .default("existing"),
     managers: strict({ count: count(1).optional() }).optional(),
     workers: strict({ count: count(0).optional() }).optional(),
     hosts: z.array(hostSchema, { error: "must be a list of hosts" }).default([]),
+    libvirt: libvirtSchema.optional(),
     swarm: strict({
       defaultAddrPool: z
         .array(z.string(), { error: "must be a list of IPv4 CIDRs" })
@@ -321,6 +327,7 @@ export function resolvePlatform(
     issues,
   );
   const workers = resolveCount(nodes.workers?.count, "workers", byRole("worker"), hosts.length > 0, issues);
+  if (nodes.source === "libvirt") issues.push(...checkLibvirt(nodes.libvirt, hosts));
   if (nodes.source === "ssh" && hosts.length === 0) {
     issues.push({
       origin: keyOrigin("nodes.hosts"),
@@ -328,7 +335,7 @@ export function resolvePlatform(
     });
   }
   let dockerHost = config.docker.host;
-  if (!dockerHost && nodes.source === "ssh") {
+  if (!dockerHost && (nodes.source === "ssh" || nodes.source === "libvirt")) {
     const first = hosts.find((h) => h.role === "manager");
     if (first)
       dockerHost = `ssh://${first.user}@${first.address}` + (first.port === 22 ? "" : `:${first.port}`);
@@ -359,7 +366,14 @@ export function resolvePlatform(
     environment,
     domain,
     docker: { host: dockerHost ?? "" },
-    nodes: { source: nodes.source, managers, workers, hosts, swarm: nodes.swarm },
+    nodes: {
+      source: nodes.source,
+      managers,
+      workers,
+      hosts,
+      swarm: nodes.swarm,
+      ...(nodes.libvirt ? { libvirt: nodes.libvirt } : {}),
+    },
     networks,
     publicNetwork: config.publicNetwork,
     traefik: {

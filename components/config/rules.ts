@@ -68,7 +68,7 @@ export function checkUniqueHosts(hosts: readonly HostSpec[]): ConfigIssue[] {
 
 /** Placement labels must be on some host when Swarmform labels the nodes itself (source ssh). */
 export function checkPlacementLabels(spec: ClusterSpec): ConfigIssue[] {
-  if (spec.nodes.source !== "ssh" || spec.nodes.hosts.length === 0) return [];
+  if (spec.nodes.source === "existing" || spec.nodes.hosts.length === 0) return [];
   const wanted: [string, string, boolean][] = [
     ["traefik.placementLabel", spec.traefik.placementLabel, true],
     ["registry.storageLabel", spec.registry.storageLabel, spec.registry.enabled],
@@ -350,7 +350,7 @@ export function checkStackNames(spec: ClusterSpec): ConfigIssue[] {
 export function checkSecrets(
   config: Readonly<Record<string, unknown>>,
   secretKeys: readonly string[],
-  nodesSource: "existing" | "ssh" | undefined,
+  nodesSource: "existing" | "ssh" | "libvirt" | undefined,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const key of SECRET_KEYS) {
@@ -370,11 +370,10 @@ export function checkSecrets(
         "must be a map of NAME: value (strings), read by stack secrets declared with `environment: NAME`",
     });
   }
-  if (nodesSource === "ssh" && config.sshPrivateKey === undefined) {
+  if ((nodesSource === "ssh" || nodesSource === "libvirt") && config.sshPrivateKey === undefined) {
     issues.push({
       origin: keyOrigin("sshPrivateKey"),
-      message:
-        "is required when nodes.source is ssh; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+      message: `is required when nodes.source is ${nodesSource}; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`,
     });
   }
   return issues;

@@ -2,6 +2,8 @@
 // Pure data: no Outputs, no secret values (secrets are read by the program with requireSecret).
 
 /** One Pulumi stack per environment. */
+import type { HostVmSpec, LibvirtSpec } from "./libvirt";
+
 export type Environment = "local" | "dev" | "staging" | "prod";
 export const ENVIRONMENTS: readonly Environment[] = ["local", "dev", "staging", "prod"];
 
@@ -29,15 +31,22 @@ export interface HostSpec {
   readonly hostKeyFingerprint?: string;
   /** Availability. Default `active`. */
   readonly availability: "active" | "pause" | "drain";
+  /** Node source libvirt: this host's VM (hypervisor, size, MAC). Default: nodes.libvirt.defaults, round robin. */
+  readonly vm?: HostVmSpec;
 }
 
 export interface NodesSpec {
-  /** `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from `hosts`. */
-  readonly source: "existing" | "ssh";
+  /**
+   * `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from
+   * `hosts`. `libvirt`: Swarmform creates a VM per host (address = its fixed IP), then forms the swarm.
+   */
+  readonly source: "existing" | "ssh" | "libvirt";
   readonly managers: number;
   readonly workers: number;
-  /** Only for source `ssh`. */
+  /** For sources `ssh` and `libvirt`. */
   readonly hosts: readonly HostSpec[];
+  /** Only for source `libvirt`: hypervisors, base image, network, VM defaults. */
+  readonly libvirt?: LibvirtSpec;
   /** Swarm init options (source `ssh`). */
   readonly swarm: {
     readonly defaultAddrPool: readonly string[];

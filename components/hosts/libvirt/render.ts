@@ -35,22 +35,7 @@ export function macFor(project: string, stack: string, node: string): string {
   return ["52", "54", "00", ...[0, 1, 2].map((i) => h[i].toString(16).padStart(2, "0"))].join(":");
 }
 
-/**
- * Placement: a node with `hypervisor` set goes there; the others are dealt round robin, in the order of
- * `nodes`, over every hypervisor in the order listed (the first unplaced node to the first hypervisor).
- */
-export function placeNodes<N extends { readonly name: string; readonly hypervisor?: string }>(
-  nodes: readonly N[],
-  hypervisors: readonly string[],
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  let next = 0;
-  for (const n of nodes) {
-    if (n.hypervisor !== undefined) out[n.name] = n.hypervisor;
-    else out[n.name] = hypervisors[next++ % hypervisors.length];
-  }
-  return out;
-}
+export { placeNodes } from "../../config/libvirt";
 
 /** XML text/attribute escaping. */
 export function xe(s: string | number): string {
