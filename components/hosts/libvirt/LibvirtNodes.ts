@@ -124,7 +124,7 @@ export class LibvirtNodes extends pulumi.ComponentResource {
           sizeGiB: size.diskGiB,
           domain: names.domain,
         },
-        { parent: this },
+        { parent: this, dependsOn: [base] },
       );
       const gateway = net.gateway ?? parseCidr(net.subnet).gateway;
       const seed = new SeedIso(

@@ -43,7 +43,9 @@ function changedKeys<T extends object>(olds: T, news: T, keys: readonly (keyof T
 /** Writes `message` to the Pulumi log when a log is attached (the dynamic-provider process has one). */
 function note(message: string): void {
   try {
-    pulumi.log.info(message);
+    // Required here, not captured: the serialized provider must not carry the engine connection.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("@pulumi/pulumi") as typeof pulumi).log.info(message);
   } catch {
     // no engine attached (direct calls in tests)
   }
