@@ -516,8 +516,14 @@ export const domainProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: DomainInputs) {
     const h = hostOf(inputs);
     await defineFromXml(h, "define", domainXml(inputs));
-    await h.virsh(`autostart ${inputs.autostart === false ? "--disable " : ""}${q(inputs.name)}`);
-    await h.virsh(`start ${q(inputs.name)}`);
+    try {
+      await h.virsh(`autostart ${inputs.autostart === false ? "--disable " : ""}${q(inputs.name)}`);
+      await h.virsh(`start ${q(inputs.name)}`);
+    } catch (err) {
+      // A failed create leaves nothing behind (Pulumi records no state for it).
+      await h.virshTry(`undefine ${q(inputs.name)}`);
+      throw err;
+    }
     return { id: `${h.name}/${inputs.name}`, outs: (await domainOutputs(h, inputs))! };
   },
   async read(id: string, props: DomainOutputs) {
