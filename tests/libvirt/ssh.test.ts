@@ -22,7 +22,7 @@ import {
 import { HypervisorConn } from "../../components/hosts/libvirt/virsh";
 import { BRIDGE, startTestbed, Testbed } from "../testbed/testbed";
 
-jest.setTimeout(6 * 60 * 1000);
+jest.setTimeout(15 * 60 * 1000);
 
 const POOL = "sftest-libvirt-ssh-pool";
 const DOMAIN = "sftest-libvirt-ssh-d1";
@@ -149,6 +149,7 @@ test("pool, uploaded base image, disk and domain over SSH: create, read, delete"
 test("a wrong key is refused with the hypervisor named and no key material in the error", async () => {
   const { utils } = await import("ssh2");
   const wrong = utils.generateKeyPairSync("ed25519").private;
+  await closeAllTransports(); // connections are pooled per user@address:port: drop the one with the right key
   const err = await storagePoolProvider.read!("id", {
     hypervisor,
     privateKey: wrong,
