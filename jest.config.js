@@ -1,6 +1,7 @@
 /**
  * Jest projects: `unit` is pure and fast; `engine` and `e2e` need root, dockerd and sshd (see .ci/run);
- * `engine-cli` runs the real Pulumi CLI (built by tools/pulumi/build.sh) on the multi-host testbed.
+ * `engine-cli` runs the real Pulumi CLI (built by tools/pulumi/build.sh) on the multi-host testbed;
+ * `libvirt` needs root and a libvirtd answering on qemu:///system (.ci/run starts one).
  */
 const common = { preset: "ts-jest", testEnvironment: "node" };
 module.exports = {
@@ -9,5 +10,7 @@ module.exports = {
     { ...common, displayName: "engine", testMatch: ["<rootDir>/tests/engine/**/*.test.ts"] },
     { ...common, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
     { ...common, displayName: "engine-cli", testMatch: ["<rootDir>/tests/engine-cli/**/*.test.ts"] },
+    // Needs root and a libvirtd answering on qemu:///system (.ci/run starts one).
+    { ...common, displayName: "libvirt", testMatch: ["<rootDir>/tests/libvirt/**/*.test.ts"] },
   ],
 };

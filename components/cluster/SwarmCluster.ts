@@ -13,6 +13,7 @@ import { Registry } from "../workloads/Registry";
 import { Traefik } from "../workloads/Traefik";
 import { SwarmMembership as SwarmMembershipComponent } from "../swarm/SwarmMembership";
 import { LocalSwarm, NodeLabels } from "../swarm/nodeLabels";
+import { LibvirtNodes } from "../hosts/libvirt/LibvirtNodes";
 
 /**
  * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
@@ -30,7 +31,9 @@ export interface SwarmClusterArgs {
   readonly spec: ClusterSpec;
   /**
    * Swarm membership formed elsewhere. Default: with node source `ssh`, a SwarmMembership child
-   * (`${name}-swarm`) formed from spec.nodes.hosts; with `existing`, none (the swarm is reached at spec.docker.host).
+   * (`${name}-swarm`) formed from spec.nodes.hosts; with `libvirt`, the VMs (`${name}-vms`, LibvirtNodes) and
+   * then that SwarmMembership, each node's membership after its VM; with `existing`, none (the swarm is
+   * reached at spec.docker.host).
    */
   readonly membership?: SwarmMembership;
   /** Extra ssh(1) options for an `ssh://` docker host, e.g. `["-o", "StrictHostKeyChecking=accept-new"]`. Default: none. */
@@ -135,12 +138,12 @@ export class SwarmCluster extends pulumi.ComponentResource {
     this.registryPassword = password("registryPassword", "registry-password");
     this.dashboardPassword = password("traefikDashboardPassword", "dashboard-password");
 
-    // Node source `ssh`: this program forms the swarm, and the workloads go to its init manager. `local`: the
-    // local engine (swarm init only if the config allows it). `existing`: the labels named in config, and the
-    // placement check, through docker.host.
+    // Node sources `ssh` and `libvirt` (VMs first): this program forms the swarm, and the workloads go to its init
+    // manager. `local`: the local engine (swarm init only if the config allows it). `existing`: the labels named
+    // in config, and the placement check, through docker.host.
     const membership =
       args.membership ??
-      (spec.nodes.source === "ssh"
+      (spec.nodes.source === "ssh" || spec.nodes.source === "libvirt"
         ? this.formSwarm(name, spec, config)
         : spec.nodes.source === "local"
           ? this.localSwarm(name, spec)
@@ -260,9 +263,31 @@ export class SwarmCluster extends pulumi.ComponentResource {
   }
 
   private formSwarm(name: string, spec: ClusterSpec, config: pulumi.Config): SwarmMembership {
+    const privateKey = config.requireSecret("sshPrivateKey");
+    const libvirt = spec.nodes.source === "libvirt" ? spec.nodes.libvirt : undefined;
+    // Node source libvirt: each node's membership depends on its domain, so a node joins once its VM runs
+    // (waiting, bounded by bootTimeoutSeconds, until the guest answers on SSH) and, when the node is removed,
+    // it is drained and leaves the swarm before its VM is destroyed.
+    const vms = libvirt
+      ? new LibvirtNodes(
+          `${name}-vms`,
+          { project: spec.project, stack: spec.stack, hosts: spec.nodes.hosts, libvirt, privateKey },
+          { parent: this },
+        )
+      : undefined;
     const swarm = new SwarmMembershipComponent(
       `${name}-swarm`,
-      { hosts: spec.nodes.hosts, swarm: spec.nodes.swarm, privateKey: config.requireSecret("sshPrivateKey") },
+      {
+        hosts: spec.nodes.hosts,
+        swarm: spec.nodes.swarm,
+        privateKey,
+        ...(vms
+          ? {
+              hostDependsOn: Object.fromEntries(Object.entries(vms.domains).map(([h, d]) => [h, [d]])),
+              timeouts: { readySeconds: libvirt!.bootTimeoutSeconds },
+            }
+          : {}),
+      },
       { parent: this },
     );
     return { managerHost: swarm.managerEndpoint, ready: Object.values(swarm.nodeResources) };

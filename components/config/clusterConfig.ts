@@ -3,6 +3,7 @@
 // (platform host names, docker.host for ssh, network encryption in prod, node counts).
 import { z } from "zod";
 import { keyOrigin } from "./errors";
+import { checkLibvirt, hostVmSchema, libvirtSchema } from "./libvirt";
 import {
   ClusterSpec,
   ConfigIssue,
@@ -86,6 +87,8 @@ const hostSchema = strict({
   availability: z
     .enum(["active", "pause", "drain"], { error: "must be active, pause or drain" })
     .default("active"),
+  /** The VM of this host (node source libvirt). */
+  vm: hostVmSchema.optional(),
 });
 
 const networkSchema = strict({
@@ -127,7 +130,7 @@ export const clusterConfigSchema = strict({
   }).prefault({}),
   nodes: strict({
     source: z
-      .enum(["existing", "ssh", "local"], { error: "must be existing, ssh or local" })
+      .enum(["existing", "ssh", "libvirt", "local"], { error: "must be existing, ssh, libvirt or local" })
       .default("existing"),
     managers: strict({ count: count(1).optional() }).optional(),
     workers: strict({ count: count(0).optional() }).optional(),
@@ -149,6 +152,7 @@ export const clusterConfigSchema = strict({
         .optional(),
       labels,
     }).prefault({}),
+    libvirt: libvirtSchema.optional(),
     swarm: strict({
       defaultAddrPool: z
         .array(z.string(), { error: "must be a list of IPv4 CIDRs" })
@@ -352,6 +356,7 @@ export function resolvePlatform(
     issues,
   );
   const workers = resolveCount(nodes.workers?.count, "workers", byRole("worker"), hosts.length > 0, issues);
+  if (nodes.source === "libvirt") issues.push(...checkLibvirt(nodes.libvirt, hosts));
   if (nodes.source === "ssh" && hosts.length === 0) {
     issues.push({
       origin: keyOrigin("nodes.hosts"),
@@ -359,7 +364,7 @@ export function resolvePlatform(
     });
   }
   let dockerHost = config.docker.host;
-  if (!dockerHost && nodes.source === "ssh") {
+  if (!dockerHost && (nodes.source === "ssh" || nodes.source === "libvirt")) {
     const first = hosts.find((h) => h.role === "manager");
     if (first)
       dockerHost = `ssh://${first.user}@${first.address}` + (first.port === 22 ? "" : `:${first.port}`);
@@ -409,6 +414,7 @@ export function resolvePlatform(
       labels: nodes.labels,
       local: nodes.local,
       swarm: nodes.swarm,
+      ...(nodes.libvirt ? { libvirt: nodes.libvirt } : {}),
     },
     networks,
     publicNetwork: config.publicNetwork,
@@ -440,7 +446,7 @@ export function checkNodeSourceKeys(config: ClusterConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const named = Object.keys(nodes.labels);
   if (named.length > 0 && nodes.source !== "existing") {
-    const instead = nodes.source === "ssh" ? "nodes.hosts[].labels" : "nodes.local.labels";
+    const instead = nodes.source === "local" ? "nodes.local.labels" : "nodes.hosts[].labels";
     issues.push({
       origin: keyOrigin("nodes.labels"),
       message: `is for nodes.source existing; with ${nodes.source}, set node labels in ${instead}`,

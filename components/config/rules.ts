@@ -90,7 +90,7 @@ export function labelMap(label: string): Record<string, string> {
 
 /**
  * Placement labels must be on some node whenever the config says which nodes exist and how they are
- * labelled: source ssh (a manager in nodes.hosts, for Traefik), and source existing with nodes.labels listed.
+ * labelled: sources ssh and libvirt (a manager in nodes.hosts, for Traefik), and source existing with nodes.labels listed.
  * Source local labels its one node itself; existing without nodes.labels is checked at `up` (only the
  * swarm knows its nodes' labels then).
  */
@@ -98,7 +98,7 @@ export function checkPlacementLabels(spec: ClusterSpec): ConfigIssue[] {
   const { nodes } = spec;
   const has = (labels: Readonly<Record<string, string>>, label: string) =>
     Object.entries(labelMap(label)).every(([k, v]) => labels[k] === v);
-  if (nodes.source === "ssh" && nodes.hosts.length > 0) {
+  if ((nodes.source === "ssh" || nodes.source === "libvirt") && nodes.hosts.length > 0) {
     return placementLabelsOf(spec)
       .filter(
         ({ label, managerOnly }) =>
@@ -419,11 +419,10 @@ export function checkSecrets(
         "must be a map of NAME: value (strings), read by stack secrets declared with `environment: NAME`",
     });
   }
-  if (nodesSource === "ssh" && config.sshPrivateKey === undefined) {
+  if ((nodesSource === "ssh" || nodesSource === "libvirt") && config.sshPrivateKey === undefined) {
     issues.push({
       origin: keyOrigin("sshPrivateKey"),
-      message:
-        "is required when nodes.source is ssh; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+      message: `is required when nodes.source is ${nodesSource}; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`,
     });
   }
   return issues;

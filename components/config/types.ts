@@ -2,6 +2,8 @@
 // Pure data: no Outputs, no secret values (secrets are read by the program with requireSecret).
 
 /** One Pulumi stack per environment. */
+import type { HostVmSpec, LibvirtSpec } from "./libvirt";
+
 export type Environment = "local" | "dev" | "staging" | "prod";
 export const ENVIRONMENTS: readonly Environment[] = ["local", "dev", "staging", "prod"];
 
@@ -29,14 +31,20 @@ export interface HostSpec {
   readonly hostKeyFingerprint?: string;
   /** Availability. Default `active`. */
   readonly availability: "active" | "pause" | "drain";
+  /** Node source libvirt: this host's VM (hypervisor, size, MAC). Default: nodes.libvirt.defaults, round robin. */
+  readonly vm?: HostVmSpec;
 }
 
 export interface NodesSpec {
-  /** `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from `hosts`. */
-  readonly source: "existing" | "ssh" | "local";
+  /**
+   * `existing`: a swarm that already exists, reached at docker.host. `ssh`: Swarmform forms the swarm from
+   * `hosts`. `libvirt`: Swarmform creates a VM per host (address = its fixed IP), then forms the swarm.
+   * `local`: the local Docker engine (one node).
+   */
+  readonly source: "existing" | "ssh" | "libvirt" | "local";
   readonly managers: number;
   readonly workers: number;
-  /** Only for source `ssh`. */
+  /** For sources `ssh` and `libvirt`. */
   readonly hosts: readonly HostSpec[];
   /**
    * Source `existing`: labels Swarmform sets on swarm nodes, by node name (`docker node ls` HOSTNAME or ID),
@@ -52,6 +60,8 @@ export interface NodesSpec {
     /** Labels of the local node, besides the placement labels (always set). Default {}. */
     readonly labels: Readonly<Record<string, string>>;
   };
+  /** Only for source `libvirt`: hypervisors, base image, network, VM defaults. */
+  readonly libvirt?: LibvirtSpec;
   /** Swarm init options (source `ssh`). */
   readonly swarm: {
     readonly defaultAddrPool: readonly string[];

@@ -16,6 +16,11 @@ export interface SwarmMembershipArgs {
   readonly privateKey: pulumi.Input<string>;
   /** Bounds on waits. Default: readySeconds 120, drainSeconds 300, connectSeconds 10, lockSeconds 900. */
   readonly timeouts?: NodeTimeouts;
+  /**
+   * Resources each host's membership waits for, by host name (e.g. its VM): created before the node joins,
+   * and deleted only after it has left the swarm. Default: none.
+   */
+  readonly hostDependsOn?: Readonly<Record<string, readonly pulumi.Resource[]>>;
 }
 
 /** One node of the swarm, as the outputs report it. */
@@ -76,7 +81,7 @@ export class SwarmMembership extends pulumi.ComponentResource {
           forceQuorumLoss: args.swarm.forceQuorumLoss,
           timeouts: args.timeouts,
         },
-        { parent: this, dependsOn },
+        { parent: this, dependsOn: [...dependsOn, ...(args.hostDependsOn?.[h.name] ?? [])] },
       );
 
     // Ordering (see membershipPlan): init first; then managers one at a time, each after the previous,
