@@ -5,10 +5,10 @@
 // find each other by `tasks.<service>` on an overlay network. Finally everything is destroyed and nothing of
 // it may be left in libvirt or on disk.
 //
-// Time budget (stated, not asserted): a cold image build takes minutes (debootstrap), a cached one seconds;
-// boot to SSH about 1-2 minutes per guest under TCG; the swarm part a few minutes. The file's bounded
-// waits add up to at most 60 minutes (TIMEOUT below); on this machine the whole file takes far less (see
-// the measured figures it prints).
+// Time budget (stated, not asserted): the file's bounded waits add up to at most 60 minutes (TIMEOUT below).
+// On a quiet machine (DESIGN.md) boot to SSH takes 61-72 s and dockerd answers within 2 minutes; a cached image
+// costs about a second, a cold one minutes (debootstrap). Measured here under a load average of ~30 on 2 cores
+// (other jobs): cold image build 35 min, and sshd still not answering 20 min after `virsh start`.
 import { existsSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, mkdirSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
