@@ -1,6 +1,8 @@
 // The `swarmform` command line: offline checks of the stack configs and stack files, and the testbed.
 import * as path from "path";
 import { CliContext, CliIo, EXIT, UsageError } from "./common";
+import { DESCRIBE_USAGE, runDescribe } from "./describe";
+import { PROMOTE_USAGE, runPromote } from "./promote";
 import { RENDER_USAGE, runRender } from "./render";
 import { runValidate, VALIDATE_USAGE } from "./validate";
 
@@ -12,6 +14,8 @@ export const USAGE = `Usage: swarmform <command> [options]
 Commands:
   validate [--stack NAME]        validate Pulumi.NAME.yaml and its stack files (default: every stack)
   render FILE... [--stack NAME]  print the service model of stack files as JSON
+  describe --stack NAME          print the planned topology (nodes, networks, services, resources)
+  promote --from A --to B        copy the image pins of Pulumi.A.yaml into Pulumi.B.yaml
   testbed ...                    the multi-host test bed (network namespaces)
   help [COMMAND]                 show help for a command
 
@@ -38,7 +42,12 @@ export function loadTestbed(request = "./testbed"): TestbedModule | undefined {
   return require(request) as TestbedModule;
 }
 
-const HELP: Record<string, string> = { validate: VALIDATE_USAGE, render: RENDER_USAGE };
+const HELP: Record<string, string> = {
+  validate: VALIDATE_USAGE,
+  render: RENDER_USAGE,
+  describe: DESCRIBE_USAGE,
+  promote: PROMOTE_USAGE,
+};
 
 /** Runs one command line (without `node` and the script); returns the exit code. */
 export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}): Promise<number> {
@@ -51,6 +60,10 @@ export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}
         return runValidate(args, full);
       case "render":
         return runRender(args, full);
+      case "describe":
+        return await runDescribe(args, full);
+      case "promote":
+        return runPromote(args, full);
       case "testbed": {
         const testbed = loadTestbed();
         if (!testbed) {

@@ -15,6 +15,12 @@ import {
   topLevelKeyOf,
 } from "./clusterConfig";
 import { parseStackFile, TraefikPlatform } from "./compose";
+import {
+  applyImagePins,
+  checkPlaintextNetworks,
+  encryptByDefault,
+  encryptStackNetworks,
+} from "./environments";
 import { ConfigError, formatIssue } from "./errors";
 import { checkClusterSpec, checkSecrets, isEncryptedValue, secretsSetOf, stackSecretNamesOf } from "./rules";
 import { ClusterSpec, ConfigIssue, StackSpec } from "./types";
@@ -221,9 +227,15 @@ export function loadClusterSpec(input: LoadInput): ClusterSpec {
     platform: traefikPlatformOf(resolved.platform),
   });
   derived.push(...loaded.issues);
+  const pinned = applyImagePins(loaded.stacks, config.images, config.environment);
+  derived.push(...pinned.issues);
+  derived.push(
+    ...checkPlaintextNetworks(config.plaintextNetworks, resolved.platform.networks, loaded.stacks),
+  );
+  const encrypt = encryptByDefault(config.encryptNetworks, config.environment);
   const spec: ClusterSpec = {
     ...resolved.platform,
-    stacks: loaded.stacks,
+    stacks: encryptStackNetworks(pinned.stacks, encrypt, config.plaintextNetworks),
     secretsSet: secretsSetOf(input.config, input.secretKeys),
     stackSecretNames: stackSecretNamesOf(input.config),
   };
