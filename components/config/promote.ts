@@ -1,7 +1,7 @@
 // Promotion: copies what the source environment pins (`swarmform:images`, the only promotable key) into the
 // stack file of the next environment. The target file is edited as a YAML document (comments, key order
 // and every other key are kept), never re-dumped. Pure: text in, text out.
-import { isMap, isScalar, parseDocument, Document } from "yaml";
+import { isMap, isScalar, parse as parseYaml, parseDocument, Document, Scalar } from "yaml";
 import { flattenPins, pinKey, pinProblem, promotionProblem } from "./environments";
 import { ConfigIssue, Environment, ENVIRONMENTS } from "./types";
 
@@ -35,7 +35,8 @@ export interface PromotionPlan {
 const IMAGES = ["config", "swarmform:images"];
 
 function parse(f: PromotionFile, issues: ConfigIssue[]): Document | undefined {
-  const doc = parseDocument(f.text);
+  // failsafe: every scalar is a string, so a tag such as 1.10 is read as written, not as a number.
+  const doc = parseDocument(f.text, { schema: "failsafe" });
   if (doc.errors.length > 0) {
     for (const e of doc.errors)
       issues.push({
@@ -141,8 +142,11 @@ export function planPromotion(
 function setPin(doc: Document, stack: string, service: string, pin: string): void {
   const path = [...IMAGES, stack, service];
   const node = doc.getIn(path, true);
-  if (isScalar(node)) node.value = pin;
-  else doc.setIn(path, pin);
+  const scalar = isScalar(node) ? node : new Scalar(pin);
+  scalar.value = pin;
+  // Quoted when plain YAML would read it as something else than this string (e.g. 1.10, a number).
+  if (parseYaml(pin) !== pin) scalar.type = Scalar.QUOTE_DOUBLE;
+  if (!isScalar(node)) doc.setIn(path, scalar);
 }
 
 /** The table that promote prints: KEY, OLD, NEW, aligned. */
