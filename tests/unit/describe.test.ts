@@ -9,9 +9,15 @@ const ROOT = path.resolve(__dirname, "../..");
 jest.setTimeout(120_000);
 
 type Host = { name: string; role: string; labels?: Record<string, string> };
-const dev = (
-  parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, any> }
-).config; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The keys of Pulumi.dev.yaml that this test reads. */
+interface DevConfig {
+  "swarmform:nodes": { hosts: Host[] };
+  "swarmform:networks": { name: string; subnet: string }[];
+  "swarmform:images": Record<string, Record<string, string>>;
+  "swarmform:stackVariables": Record<string, string>;
+}
+const dev = (parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: DevConfig })
+  .config;
 const stackFile = parse(fs.readFileSync(path.join(ROOT, "stacks/popcube.yaml"), "utf8")) as {
   services: Record<string, { deploy?: { replicas?: number }; "x-traefik"?: { host: string } }>;
 };
@@ -22,7 +28,7 @@ beforeAll(async () => {
 });
 
 test("nodes: every host of nodes.hosts, with its role and labels", () => {
-  const hosts = dev["swarmform:nodes"].hosts as Host[];
+  const hosts = dev["swarmform:nodes"].hosts;
   expect(t.nodes.map((n) => [n.name, n.role, n.labels])).toEqual(
     hosts.map((h) => [h.name, h.role, h.labels ?? {}]),
   );
@@ -33,16 +39,13 @@ test("nodes: every host of nodes.hosts, with its role and labels", () => {
 });
 
 test("networks: the config's networks and the stack's own, none encrypted in dev", () => {
-  const configured = (dev["swarmform:networks"] as { name: string; subnet: string }[]).map((n) => [
-    `swarmform-dev_${n.name}`,
-    n.subnet,
-  ]);
+  const configured = dev["swarmform:networks"].map((n) => [`swarmform-dev_${n.name}`, n.subnet]);
   expect(t.networks.map((n) => [n.name, n.subnet])).toEqual([...configured, ["maxime_backend", undefined]]);
   expect(t.networks.every((n) => !n.encrypted)).toBe(true);
 });
 
 test("services: the stack file's services with their replicas, pinned images and routes", () => {
-  const pins = dev["swarmform:images"].maxime as Record<string, string>;
+  const pins = dev["swarmform:images"].maxime;
   for (const [key, svc] of Object.entries(stackFile.services)) {
     const s = t.services.find((x) => x.name === `maxime_${key}`)!;
     expect(s.replicas).toBe(svc.deploy?.replicas ?? 1);
@@ -65,9 +68,7 @@ test("services: the stack file's services with their replicas, pinned images and
 
 test("resources: one SwarmNode per host, one docker Service per service", () => {
   const count = (type: string) => t.resources.filter((r) => r.type === type).length;
-  expect(count("pulumi-nodejs:dynamic/swarm:SwarmNode")).toBe(
-    (dev["swarmform:nodes"].hosts as Host[]).length,
-  );
+  expect(count("pulumi-nodejs:dynamic/swarm:SwarmNode")).toBe(dev["swarmform:nodes"].hosts.length);
   expect(count("docker:index/service:Service")).toBe(t.services.length);
 });
 
