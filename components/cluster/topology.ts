@@ -58,7 +58,11 @@ const NETWORK = "docker:index/network:Network";
 type Label = { label: string; value: string };
 
 /** Builds the topology from the validated spec and the resources registered under mocks. */
-export function topologyOf(spec: ClusterSpec, resources: readonly PlannedResource[]): Topology {
+export function topologyOf(spec: ClusterSpec, registered: readonly PlannedResource[]): Topology {
+  // Registration order depends on when Outputs resolve: sort, so that the same config prints the same.
+  const resources = [...registered].sort(
+    (a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+  );
   const networks = resources.filter((r) => r.type === NETWORK);
   const networkById = new Map(networks.map((n) => [n.id, String(n.inputs.name)]));
   return {
@@ -144,14 +148,23 @@ export function renderMermaid(t: Topology): string[] {
   out.push("  end");
   for (const n of t.networks)
     out.push(`  ${mid("net", n.name)}{{"${mtext(n.name)}${n.encrypted ? " (encrypted)" : ""}"}}`);
-  const routed = t.services.filter((s) => s.routes.length > 0);
-  if (routed.length > 0) out.push(`  internet(("internet"))`);
+  // Routes enter through Traefik when the platform runs it.
+  const traefik = t.services.find((s) => /_traefik$/.test(s.name));
+  const entry = traefik ? mid("svc", traefik.name) : "internet";
+  if (t.services.some((s) => s.routes.length > 0)) out.push(`  internet(("internet"))`);
+  if (traefik) out.push(`  internet --> ${entry}`);
   for (const s of t.services) {
     const replicas = s.replicas === "global" ? "global" : `x${s.replicas}`;
     out.push(`  ${mid("svc", s.name)}["${mtext(s.name)} ${replicas}"]`);
     for (const n of s.networks) out.push(`  ${mid("svc", s.name)} --- ${mid("net", n)}`);
     for (const r of s.routes)
-      out.push(`  internet -- "${mtext(r.replace(/Host\(`([^`]*)`\)/g, "$1"))}" --> ${mid("svc", s.name)}`);
+      out.push(`  ${entry} -- "${mtext(r.replace(/Host\(`([^`]*)`\)/g, "$1"))}" --> ${mid("svc", s.name)}`);
+    // Placement on a node label: an edge to each node that carries it.
+    for (const c of s.constraints) {
+      const m = /^node\.labels\.(.+)==(.+)$/.exec(c);
+      for (const n of m ? t.nodes.filter((x) => x.labels[m[1]] === m[2]) : [])
+        out.push(`  ${mid("svc", s.name)} -. "${mtext(c)}" .-> ${mid("node", n.name)}`);
+    }
   }
   return out;
 }

@@ -32,7 +32,8 @@ describe("usage", () => {
     const top = swarmform(["--help"]);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: swarmform <command>/);
-    for (const cmd of ["validate", "render", "testbed"]) expect(top.stdout).toContain(`  ${cmd} `);
+    for (const cmd of ["validate", "render", "describe", "promote", "testbed"])
+      expect(top.stdout).toContain(`  ${cmd} `);
     const render = swarmform(["render", "--help"]);
     expect([render.code, render.stdout.split("\n")[0]]).toEqual([
       0,

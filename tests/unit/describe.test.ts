@@ -40,7 +40,9 @@ test("nodes: every host of nodes.hosts, with its role and labels", () => {
 
 test("networks: the config's networks and the stack's own, none encrypted in dev", () => {
   const configured = dev["swarmform:networks"].map((n) => [`swarmform-dev_${n.name}`, n.subnet]);
-  expect(t.networks.map((n) => [n.name, n.subnet])).toEqual([...configured, ["maxime_backend", undefined]]);
+  expect(t.networks.map((n) => [n.name, n.subnet]).sort()).toEqual(
+    [...configured, ["maxime_backend", undefined]].sort(),
+  );
   expect(t.networks.every((n) => !n.encrypted)).toBe(true);
 });
 
