@@ -81,7 +81,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   stacks: "Compose-format stack files, relative to the project root: a path, or { file, name }.",
   stackVariables: "Values for ${VAR} in stack files; they win over the environment.",
   images:
-    "Image pins: stack name -> service key -> TAG or TAG@sha256:DIGEST, on the stack file's repository. Required for every service in staging and prod; prod takes only digests, staging no latest. Copied by swarmform promote.",
+    "Image pins: stack name -> service key -> TAG or TAG@sha256:DIGEST, on the stack file's repository. In staging and prod every service needs a pin unless its stack-file image already obeys the policy; prod takes only digests, staging no latest. Copied by swarmform promote.",
   registryPassword: "Secret. Registry password; generated when unset.",
   traefikDashboardPassword: "Secret. Dashboard password; generated when unset.",
   sshPrivateKey: "Secret. SSH private key for the ssh node source (required there).",

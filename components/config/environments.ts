@@ -8,7 +8,7 @@ import { ConfigIssue, Environment, NetworkSpec, StackSpec } from "./types";
 /** Environments in promotion order: a promotion goes one step to the right (unless forced). */
 export const PROMOTION_ORDER: readonly Environment[] = ["dev", "staging", "prod"];
 
-/** Environments where every service of every stack must be pinned in `swarmform:images`. */
+/** Environments that deploy only pinned images: a pin in `swarmform:images`, or a stack-file image that obeys the policy. */
 export const PINNED_ENVIRONMENTS: readonly Environment[] = ["staging", "prod"];
 
 /** A pin: `TAG`, or `TAG@sha256:<64 hex>`. */
@@ -57,7 +57,8 @@ export function imageWithPin(ref: string, pin: string): string {
 /**
  * Applies `swarmform:images` to the imported stacks: a pinned service deploys the stack file's repository
  * at the pinned tag (and digest). A pin for a stack or service that does not exist, a pin that the
- * environment's policy refuses, and (in staging and prod) a service without a pin are issues at the pin's key.
+ * environment's policy refuses, and (in staging and prod) a service whose image is not pinned enough are
+ * issues at the pin's key.
  */
 export function applyImagePins(
   stacks: readonly StackSpec[],
@@ -85,10 +86,11 @@ export function applyImagePins(
     services: s.services.map((svc) => {
       const pin = images[s.name]?.[svc.key];
       if (pin === undefined) {
-        if (PINNED_ENVIRONMENTS.includes(environment))
+        const problem = unpinnedProblem(svc.image, environment);
+        if (problem)
           issues.push({
             origin: keyOrigin(pinKey(s.name, svc.key)),
-            message: `${environment} deploys only pinned images, and ${svc.name} (${svc.image}) has no pin; promote one (swarmform promote) or set it`,
+            message: `${svc.name} runs ${svc.image}, unpinned: ${problem}; pin it here (swarmform promote copies pins)`,
           });
         return svc;
       }
@@ -96,6 +98,22 @@ export function applyImagePins(
     }),
   }));
   return { stacks: out, issues };
+}
+
+/**
+ * Why a service without a pin may not run its stack file's image in `environment`, or undefined: staging
+ * and prod deploy only pinned images, so the image must itself satisfy the pin policy (a digest for prod,
+ * a tag other than latest, or a digest, for staging).
+ */
+export function unpinnedProblem(image: string, environment: Environment): string | undefined {
+  if (!PINNED_ENVIRONMENTS.includes(environment)) return undefined;
+  const parsed = parseImageRef(image);
+  if (!parsed.ok) return undefined; // reported at the image's own line
+  const { tag, digest } = parsed.value;
+  if (environment === "prod" && !digest) return "prod accepts only digests";
+  if (environment === "staging" && !digest && (tag === undefined || tag === "latest"))
+    return "staging does not accept latest (or no tag)";
+  return undefined;
 }
 
 /** Whether overlay networks are encrypted by default: `encryptNetworks`, else true in prod only. */

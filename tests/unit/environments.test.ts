@@ -78,7 +78,9 @@ describe("pins in the program's spec", () => {
     const images = structuredClone(read.config.images) as Record<string, Record<string, string>>;
     delete images.maxime.website;
     expect(issuesOf(() => load("prod", { images }))).toEqual([
-      expect.stringMatching(/^swarmform:images\.maxime\.website: prod deploys only pinned images/),
+      expect.stringMatching(
+        /^swarmform:images\.maxime\.website: maxime_website runs \S+, unpinned: prod accepts only digests; pin it here/,
+      ),
     ]);
   });
 
