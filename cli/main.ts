@@ -47,6 +47,10 @@ export async function run(argv: readonly string[], ctx: Partial<CliContext> = {}
         return (await import("./validate")).runValidate(args, full);
       case "render":
         return (await import("./render")).runRender(args, full);
+      case "describe":
+        return await (await import("./describe")).runDescribe(args, full);
+      case "promote":
+        return (await import("./promote")).runPromote(args, full);
       case "testbed": {
         const testbed = loadTestbed();
         if (!testbed) {

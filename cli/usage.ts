@@ -7,6 +7,8 @@ Commands:
   validate [--stack NAME]... [FILE...]          validate Pulumi.NAME.yaml and its stack files (default: every stack)
   render FILE... [--stack NAME] [--no-platform] [--full]
                                                 print the service model of stack files as JSON
+  describe --stack NAME [--format text|mermaid] print the planned topology (nodes, networks, services, resources)
+  promote --from A --to B [--dry-run] [--force] copy the image pins of Pulumi.A.yaml into Pulumi.B.yaml
   testbed up|down|status|load-image|busybox     the multi-host test bed (network namespaces; needs root)
   help [COMMAND]                                show help for a command (also: COMMAND --help, COMMAND -h)
 
@@ -76,8 +78,41 @@ Options:
 Exit codes: 0 done, 1 failed, 2 usage error.`;
 
 /** The usage of each command, by name. */
+export const DESCRIBE_USAGE = `Usage: swarmform describe --stack NAME [--format text|mermaid]
+
+Prints what \`pulumi up\` on stack NAME would build, without contacting anything: the nodes (role, labels,
+where they run), the overlay networks (encrypted or not), the services (replicas, placement, networks,
+Traefik routes), and the count of every resource type the program registers, as it registers them under
+Pulumi mocks. Secrets are not read: stand-ins take their place.
+
+Options:
+  --stack NAME       the Pulumi stack (Pulumi.NAME.yaml)
+  --format FORMAT    text (default) or mermaid (a flowchart for Markdown)
+  -h, --help         show this help
+
+Exit codes: 0 printed, 1 invalid config, 2 usage error.`;
+
+export const PROMOTE_USAGE = `Usage: swarmform promote --from STACK --to STACK [--dry-run] [--force]
+
+Copies the image pins (swarmform:images, per stack and service) of Pulumi.FROM.yaml into Pulumi.TO.yaml,
+keeping the target's comments, key order and every other key. Prints a table of the pins that change
+(KEY, OLD, NEW). Refused (exit 1, naming the key): a step that skips an environment (dev -> prod) unless
+--force, a pin that the target deploys but the source lacks, a pin without digest for prod, latest for
+staging. See docs/environments.md.
+
+Options:
+  --from STACK   the stack promoted from (dev, staging)
+  --to STACK     the stack promoted to (staging, prod)
+  --dry-run      print the table, write nothing
+  --force        allow skipping an environment (dev -> prod)
+  -h, --help     show this help
+
+Exit codes: 0 promoted (or nothing to change), 1 refused, 2 usage error.`;
+
 export const COMMAND_USAGE: Readonly<Record<string, string>> = {
   validate: VALIDATE_USAGE,
   render: RENDER_USAGE,
+  describe: DESCRIBE_USAGE,
+  promote: PROMOTE_USAGE,
   testbed: TESTBED_USAGE,
 };

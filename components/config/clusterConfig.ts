@@ -2,6 +2,7 @@
 // into ConfigIssues that name the key, and the resolution of defaults that depend on other keys
 // (platform host names, docker.host for ssh, network encryption in prod, node counts).
 import { z } from "zod";
+import { encryptByDefault, IMAGE_PIN } from "./environments";
 import { keyOrigin } from "./errors";
 import { checkLibvirt, hostVmSchema, libvirtSchema } from "./libvirt";
 import {
@@ -172,6 +173,15 @@ export const clusterConfigSchema = strict({
     }).prefault({}),
   }).prefault({}),
   networks: z.array(networkSchema, { error: "must be a list of networks" }).default([]),
+  // A top-level scalar reaches the running program as a string ("true"), as Pulumi passes config.
+  encryptNetworks: z
+    .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
+      error: "must be true or false",
+    })
+    .optional(),
+  plaintextNetworks: z
+    .array(z.string({ error: "must be a network name" }), { error: "must be a list of network names" })
+    .default([]),
   publicNetwork: name("network name").default("public"),
   traefik: strict({
     image: image.default("traefik:v3.7"),
@@ -242,6 +252,23 @@ export const clusterConfigSchema = strict({
     )
     .default([]),
   strictCompose: z.boolean({ error: "must be true or false" }).default(false),
+  images: z
+    .record(
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9_-]*$/, { error: "stack names are lower-case letters, digits, '_' and '-'" }),
+      z.record(
+        z
+          .string()
+          .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: "must be a service key of the stack file" }),
+        z.string({ error: "must be a pin: TAG or TAG@sha256:<64 hex digits>" }).regex(IMAGE_PIN, {
+          error: "must be a pin: TAG or TAG@sha256:<64 hex digits>",
+        }),
+        { error: "must be a map of service key to pin" },
+      ),
+      { error: "must be a map of stack name to { service: pin }" },
+    )
+    .default({}),
   ...secretShape,
 });
 
@@ -395,7 +422,10 @@ export function resolvePlatform(
     name: n.name,
     physicalName: physicalNetworkName(ids.project, ids.stack, n.name),
     ...(n.subnet === undefined ? {} : { subnet: n.subnet }),
-    encrypted: "encrypted" in n && n.encrypted !== undefined ? n.encrypted : environment === "prod",
+    encrypted:
+      "encrypted" in n && n.encrypted !== undefined
+        ? n.encrypted
+        : encryptByDefault(config.encryptNetworks, environment) && !config.plaintextNetworks.includes(n.name),
     attachable: n.attachable,
     labels: n.labels,
   }));

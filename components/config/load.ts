@@ -16,6 +16,12 @@ import {
   topLevelKeyOf,
 } from "./clusterConfig";
 import { byPosition, parseStackFile, STACK_NAME, TraefikPlatform } from "./compose";
+import {
+  applyImagePins,
+  checkPlaintextNetworks,
+  encryptByDefault,
+  encryptStackNetworks,
+} from "./environments";
 import { ConfigError, formatIssue } from "./errors";
 import { checkClusterSpec, checkSecrets, isEncryptedValue, secretsSetOf, stackSecretNamesOf } from "./rules";
 import { ClusterSpec, ConfigIssue, StackSpec, VariableUse } from "./types";
@@ -310,9 +316,15 @@ export function loadCluster(input: LoadInput): LoadResult {
     strict: input.strict ?? config.strictCompose,
   });
   derived.push(...loaded.issues);
+  const pinned = applyImagePins(loaded.stacks, config.images, config.environment);
+  derived.push(...pinned.issues);
+  derived.push(
+    ...checkPlaintextNetworks(config.plaintextNetworks, resolved.platform.networks, loaded.stacks),
+  );
+  const encrypt = encryptByDefault(config.encryptNetworks, config.environment);
   const spec: ClusterSpec = {
     ...resolved.platform,
-    stacks: loaded.stacks,
+    stacks: encryptStackNetworks(pinned.stacks, encrypt, config.plaintextNetworks),
     secretsSet: secretsSetOf(input.config, input.secretKeys),
     stackSecretNames: stackSecretNamesOf(input.config),
   };

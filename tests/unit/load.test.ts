@@ -104,7 +104,25 @@ describe("projectConfigDefaults", () => {
 });
 
 describe("the shipped stack configs", () => {
-  const specs = Object.fromEntries(["local", "dev", "staging", "prod"].map((s) => [s, load(ROOT, s)]));
+  /** A shipped config, with the SSH key that dev's deploy path sets (dev forms its swarm over SSH). */
+  const shipped = (stack: string) => {
+    const read = readPulumiStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`));
+    return loadClusterSpec({
+      project: "swarmform",
+      stack,
+      config: { ...read.config, sshPrivateKey: { secure: "v1:stand-in" } },
+      secretKeys: [...read.secretKeys, "sshPrivateKey"],
+      rootDir: ROOT,
+      env: {},
+    });
+  };
+  const specs = Object.fromEntries(["local", "dev", "staging", "prod"].map((s) => [s, shipped(s)]));
+
+  it("dev needs only its SSH key, which no shipped file can hold", () => {
+    expect(issuesOf(() => load(ROOT, "dev"))).toEqual([
+      "swarmform:sshPrivateKey: is required when nodes.source is ssh; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+    ]);
+  });
 
   it("validate with no issue and import stacks/popcube.yaml", () => {
     for (const spec of Object.values(specs)) {
@@ -123,7 +141,8 @@ describe("the shipped stack configs", () => {
       "unix:///var/run/docker.sock",
       "popcube.localhost",
     ]);
-    expect([dev.nodes.managers, dev.nodes.workers, dev.docker.host]).toEqual([
+    expect([dev.nodes.source, dev.nodes.managers, dev.nodes.workers, dev.docker.host]).toEqual([
+      "ssh",
       1,
       1,
       "ssh://deploy@dev-manager-1.popcube.xyz",
@@ -210,6 +229,10 @@ describe("loadClusterSpec", () => {
       "swarmform:colour",
       "swarmform:registryPassword",
       "swarmform:stacks[0]",
+      // prod deploys only images pinned by digest (swarmform:images, or a digest in the stack file)
+      "swarmform:images.app.api",
+      "swarmform:images.app.mirror",
+      "swarmform:images.other.api",
       "swarmform:nodes.managers.count",
       "swarmform:networks[0].subnet",
       "swarmform:networks[1].subnet",
@@ -249,9 +272,20 @@ describe("loadClusterSpec", () => {
 
   it("names the config key of a missing stack file", () => {
     const read = readPulumiStackFile(path.join(ROOT, "Pulumi.dev.yaml"));
-    const config = { ...read.config, stacks: ["stacks/popcube.yaml", { file: "stacks/nope.yaml" }] };
+    const config = {
+      ...read.config,
+      sshPrivateKey: { secure: "v1:stand-in" },
+      stacks: ["stacks/popcube.yaml", { file: "stacks/nope.yaml" }],
+    };
     const issues = issuesOf(() =>
-      loadClusterSpec({ project: "swarmform", stack: "dev", config, secretKeys: [], rootDir: ROOT, env: {} }),
+      loadClusterSpec({
+        project: "swarmform",
+        stack: "dev",
+        config,
+        secretKeys: ["sshPrivateKey"],
+        rootDir: ROOT,
+        env: {},
+      }),
     );
     expect(issues.map((l) => l.split(":").slice(0, 2).join(":"))).toEqual(["swarmform:stacks[1]"]);
   });
@@ -299,13 +333,14 @@ describe("loadClusterSpecFromPulumi", () => {
     for (const [k, v] of Object.entries(read.config)) {
       config[`swarmform:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     }
-    return { ...config, "aws:region": "eu-west-3", ...extra };
+    return { ...config, "aws:region": "eu-west-3", "swarmform:sshPrivateKey": "stand-in", ...extra };
   }
 
   it("reads project, stack, config and secret keys from the runtime", async () => {
     await pulumi.runtime.setMocks(mocks, "swarmform", "dev", false);
     pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:registryPassword": "s3cret" }), [
       "swarmform:registryPassword",
+      "swarmform:sshPrivateKey",
     ]);
     const spec = loadClusterSpecFromPulumi();
     expect([spec.project, spec.stack, spec.environment]).toEqual(["swarmform", "dev", "dev"]);
@@ -316,7 +351,9 @@ describe("loadClusterSpecFromPulumi", () => {
 
   it("rejects a secret key set in plain text with a RunError (printed by the runtime without a stack)", async () => {
     await pulumi.runtime.setMocks(mocks, "swarmform", "dev", false);
-    pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:traefikDashboardPassword": "plain" }), []);
+    pulumi.runtime.setAllConfig(runtimeConfig({ "swarmform:traefikDashboardPassword": "plain" }), [
+      "swarmform:sshPrivateKey",
+    ]);
     let error: unknown;
     try {
       loadClusterSpecFromPulumi();

@@ -1,0 +1,98 @@
+// `swarmform describe --stack NAME [--format text|mermaid]`: the planned topology of one stack (nodes,
+// networks, services with replicas, placement and routes, and every resource the program would register),
+// from the validated config and a run of the program under Pulumi mocks. Nothing is contacted.
+import * as path from "path";
+import { parseArgs } from "util";
+import { planUnderMocks } from "../components/cluster/planUnderMocks";
+import { renderMermaid, renderText, Topology, topologyOf } from "../components/cluster/topology";
+import { loadClusterSpec, readPulumiStackFile } from "../components/config/load";
+import { CliContext, EXIT, findProjectRoot, printIssues, stackConfigPath, UsageError } from "./common";
+import { DESCRIBE_USAGE } from "./usage";
+import { ConfigError } from "../components/config/errors";
+import * as fs from "fs";
+
+/** Stand-in for a secret value: describe never reads secrets. */
+const STAND_IN = "describe-stand-in";
+
+/** Loads Pulumi.<stack>.yaml and plans it under mocks. Throws a ConfigError. */
+export async function describeStack(
+  root: string,
+  stack: string,
+  env: Record<string, string | undefined>,
+): Promise<{ topology: Topology; notes: string[] }> {
+  const file = stackConfigPath(root, stack);
+  const read = readPulumiStackFile(file);
+  const notes: string[] = [];
+  const secrets: Record<string, string> = {};
+  for (const key of read.secretKeys) secrets[key] = STAND_IN;
+  // The ssh source needs a key for `up`; describe connects to nothing, so a stand-in lets it plan.
+  if (
+    read.config.nodes &&
+    (read.config.nodes as { source?: unknown }).source === "ssh" &&
+    !secrets.sshPrivateKey
+  ) {
+    secrets.sshPrivateKey = STAND_IN;
+    notes.push(
+      "note: sshPrivateKey is not set; `pulumi up` needs it (pulumi config set --secret sshPrivateKey < KEY)",
+    );
+  }
+  const config = Object.fromEntries(Object.entries(read.config).filter(([k]) => !(k in secrets)));
+  const spec = loadClusterSpec({
+    project: read.project ?? "swarmform",
+    stack,
+    config: { ...config, ...Object.fromEntries(Object.keys(secrets).map((k) => [k, { secure: STAND_IN }])) },
+    secretKeys: Object.keys(secrets),
+    rootDir: root,
+    env,
+  });
+  if (secrets.stackSecrets !== undefined)
+    secrets.stackSecrets = JSON.stringify(
+      Object.fromEntries((spec.stackSecretNames ?? []).map((n) => [n, STAND_IN])),
+    );
+  const resources = await planUnderMocks(spec, config, secrets);
+  return { topology: topologyOf(spec, resources), notes };
+}
+
+/** Runs `swarmform describe`. */
+export async function runDescribe(args: readonly string[], ctx: CliContext): Promise<number> {
+  let values: { stack?: string; format?: string; help?: boolean };
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: {
+        stack: { type: "string" },
+        format: { type: "string", default: "text" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    ctx.io.out(DESCRIBE_USAGE);
+    return EXIT.ok;
+  }
+  if (!values.stack) throw new UsageError("describe: --stack NAME is required");
+  if (!/^[A-Za-z0-9_.-]+$/.test(values.stack))
+    throw new UsageError(`--stack: "${values.stack}" is not a stack name`);
+  if (values.format !== "text" && values.format !== "mermaid")
+    throw new UsageError(`--format: "${values.format}" is not text or mermaid`);
+  const root = findProjectRoot(ctx.cwd);
+  const file = stackConfigPath(root, values.stack);
+  if (!fs.existsSync(file)) {
+    ctx.io.err(`${path.basename(file)}: no such file in ${root}`);
+    return EXIT.invalid;
+  }
+  try {
+    const { topology, notes } = await describeStack(root, values.stack, ctx.env);
+    for (const n of notes) ctx.io.err(n);
+    for (const line of values.format === "mermaid" ? renderMermaid(topology) : renderText(topology))
+      ctx.io.out(line);
+    return EXIT.ok;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    printIssues(ctx.io, e.issues);
+    return EXIT.invalid;
+  }
+}

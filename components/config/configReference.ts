@@ -1,0 +1,154 @@
+// docs/config-reference.md, generated from the config schema (clusterConfigSchema, through zod's JSON
+// Schema) and one description per key (CONFIG_DESCRIPTIONS). `npm run docs` writes it; a unit test fails
+// when the file is stale or a key has no description.
+import { z } from "zod";
+import { clusterConfigSchema } from "./clusterConfig";
+
+/** One line per config key path (`nodes.hosts[].name`); every key of the schema must have one. */
+export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  environment:
+    "Which environment this stack is; sets the policies (prod: 3+ managers, pinned images by digest, encrypted networks).",
+  domain:
+    "Base domain; the platform hosts default to traefik.<domain>, registry.<domain>, prometheus.<domain>.",
+  docker: "How the docker provider reaches a manager.",
+  "docker.host":
+    "ssh://user@host[:port], unix:///path or tcp://host:port. Required for nodes.source existing; for ssh, the first manager host.",
+  nodes: "Where the nodes come from and how the swarm is formed.",
+  "nodes.source":
+    "existing: a swarm that already exists at docker.host. ssh: Swarmform forms the swarm from nodes.hosts over SSH.",
+  "nodes.managers": "Manager count (when the hosts are not listed).",
+  "nodes.managers.count": "Number of managers: odd, 1-7 (3+ in prod). Derived from nodes.hosts when listed.",
+  "nodes.workers": "Worker count (when the hosts are not listed).",
+  "nodes.workers.count": "Number of workers. Derived from nodes.hosts when listed.",
+  "nodes.hosts": "The machines of the ssh source: each joins the swarm in its role.",
+  "nodes.hosts[].name": "Swarm node name (a DNS name in lower case); unique.",
+  "nodes.hosts[].address": "IPv4 address or DNS name that SSH connects to; unique.",
+  "nodes.hosts[].role": "manager or worker.",
+  "nodes.hosts[].labels":
+    'Node labels that Swarmform sets (placement targets, e.g. swarmform.traefik: "true").',
+  "nodes.hosts[].user": "SSH user.",
+  "nodes.hosts[].port": "SSH port.",
+  "nodes.hosts[].hostKeyFingerprint":
+    "Pinned host key, SHA256:<base64> as ssh-keygen -lf prints it. Unset: not pinned.",
+  "nodes.hosts[].availability": "Swarm availability: active, pause or drain.",
+  "nodes.swarm": "Options of swarm init (ssh source).",
+  "nodes.swarm.defaultAddrPool": "Address pools for overlay networks without a subnet.",
+  "nodes.swarm.dataPathPort": "VXLAN data path port.",
+  "nodes.swarm.certExpiry": "Node certificate validity, a Go duration.",
+  "nodes.swarm.forceQuorumLoss": "Allow a change that leaves the managers without quorum.",
+  networks:
+    "Platform overlay networks (physical name <project>-<stack>_<name>); each must be used by something.",
+  "networks[].name": "Logical name.",
+  "networks[].subnet": "IPv4 CIDR; subnets must not overlap.",
+  "networks[].encrypted": "IPsec encryption of the data path. Unset: encryptNetworks.",
+  "networks[].attachable": "Whether standalone containers may attach.",
+  "networks[].labels": "Network labels.",
+  encryptNetworks:
+    "Encrypt every overlay network, the app stacks' own included. Unset: true in prod, false elsewhere.",
+  plaintextNetworks:
+    "Networks left unencrypted when encryptNetworks is on: platform networks by name, stack networks as <stack>_<network>.",
+  publicNetwork: "The network Traefik routes on (created when not listed in networks).",
+  traefik: "Traefik, the reverse proxy.",
+  "traefik.image": "Traefik image.",
+  "traefik.placementLabel": "Node label (key=value) that pins Traefik and its ACME storage to one manager.",
+  "traefik.acme": "The ACME (Let's Encrypt) resolver.",
+  "traefik.acme.email": "ACME account e-mail. Required.",
+  "traefik.acme.caServer":
+    "ACME directory URL (e.g. Let's Encrypt staging). Unset: Let's Encrypt production.",
+  "traefik.acme.resolverName": "Name of the certificate resolver that routes use.",
+  "traefik.acme.challenge": "tls (TLS-ALPN-01 on websecure) or http (HTTP-01 on web).",
+  "traefik.dashboard": "The Traefik dashboard (behind basic auth).",
+  "traefik.dashboard.enabled": "Whether the dashboard is routed.",
+  "traefik.dashboard.host": "Dashboard host. Unset: traefik.<domain>.",
+  "traefik.dashboard.user": "Basic auth user (password: secret traefikDashboardPassword, else generated).",
+  "traefik.ports": "Host ports of the entrypoints (host mode).",
+  "traefik.ports.web": "HTTP entrypoint (redirects to HTTPS).",
+  "traefik.ports.websecure": "HTTPS entrypoint.",
+  "traefik.ports.registry": "Registry entrypoint.",
+  registry: "The private registry.",
+  "registry.enabled": "Whether the registry runs.",
+  "registry.image": "Registry image.",
+  "registry.host": "Registry host. Unset: registry.<domain>.",
+  "registry.user": "htpasswd user (password: secret registryPassword, else generated).",
+  "registry.storageLabel": "Node label (key=value) that pins the registry and its storage volume.",
+  monitoring: "Prometheus, node-exporter and cAdvisor.",
+  "monitoring.enabled": "Whether monitoring runs.",
+  "monitoring.prometheusImage": "Prometheus image.",
+  "monitoring.nodeExporterImage": "node-exporter image.",
+  "monitoring.cadvisorImage": "cAdvisor image.",
+  "monitoring.prometheusHost": "Prometheus host. Unset: prometheus.<domain>.",
+  "monitoring.retention": "Prometheus retention, a Prometheus duration.",
+  stacks: "Compose-format stack files, relative to the project root: a path, or { file, name }.",
+  stackVariables: "Values for ${VAR} in stack files; they win over the environment.",
+  images:
+    "Image pins: stack name -> service key -> TAG or TAG@sha256:DIGEST, on the stack file's repository. In staging and prod every service needs a pin unless its stack-file image already obeys the policy; prod takes only digests, staging no latest. Copied by swarmform promote.",
+  registryPassword: "Secret. Registry password; generated when unset.",
+  traefikDashboardPassword: "Secret. Dashboard password; generated when unset.",
+  sshPrivateKey: "Secret. SSH private key for the ssh node source (required there).",
+  stackSecrets:
+    "Secret. Map NAME: value for stack secrets declared with environment: NAME; generated when unset.",
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON Schema is untyped here
+type Json = any;
+
+/** One row per key path: type, default and whether it is required. */
+export interface ReferenceRow {
+  readonly path: string;
+  readonly type: string;
+  readonly default?: string;
+  readonly required: boolean;
+}
+
+function typeOf(s: Json): string {
+  if (s.enum) return s.enum.map((v: unknown) => JSON.stringify(v)).join(" \\| ");
+  if (s.anyOf) return [...new Set(s.anyOf.map(typeOf))].join(" or ");
+  if (s.type === "array") return `list of ${s.items ? typeOf(s.items) : "any"}`;
+  if (s.type === "object" && !s.properties) return "map";
+  if (Array.isArray(s.type)) return s.type.join(" or ");
+  return s.type ?? "any";
+}
+
+/** The key paths of the schema, depth first, in schema order. */
+export function referenceRows(): ReferenceRow[] {
+  const root = z.toJSONSchema(clusterConfigSchema, { io: "input", unrepresentable: "any" }) as Json;
+  const rows: ReferenceRow[] = [];
+  const walk = (obj: Json, prefix: string) => {
+    for (const [key, s] of Object.entries<Json>(obj.properties ?? {})) {
+      const p = prefix + key;
+      rows.push({
+        path: p,
+        type: typeOf(s),
+        ...(s.default !== undefined ? { default: JSON.stringify(s.default) } : {}),
+        required: (obj.required ?? []).includes(key),
+      });
+      if (s.type === "object" && s.properties) walk(s, `${p}.`);
+      if (s.type === "array" && s.items?.properties) walk(s.items, `${p}[].`);
+    }
+  };
+  walk(root, "");
+  return rows;
+}
+
+/** The Markdown of docs/config-reference.md. */
+export function renderConfigReference(): string {
+  const cell = (s: string) => s.replace(/\\?\|/g, "\\|").replace(/</g, "&lt;");
+  const lines = [
+    "# Configuration reference",
+    "",
+    "<!-- Generated by `npm run docs` from components/config (clusterConfigSchema and CONFIG_DESCRIPTIONS). Do not edit. -->",
+    "",
+    "Every key is in the `swarmform` namespace of `Pulumi.<stack>.yaml` (`swarmform:nodes`, ...); nested keys",
+    "are set as YAML under their parent (or `pulumi config set --path 'nodes.hosts[0].name' ...`). Unknown keys",
+    "are errors. Environments and promotion: [environments.md](environments.md).",
+    "",
+    "| key | type | default | description |",
+    "|---|---|---|---|",
+    ...referenceRows().map(
+      (r) =>
+        `| \`${r.path}\` | ${cell(r.type)} | ${r.required ? "**required**" : r.default !== undefined ? `\`${cell(r.default)}\`` : ""} | ${cell(CONFIG_DESCRIPTIONS[r.path] ?? "(no description)")} |`,
+    ),
+    "",
+  ];
+  return lines.join("\n");
+}
