@@ -6,6 +6,76 @@ import { clusterConfigSchema } from "./clusterConfig";
 
 /** One line per config key path (`nodes.hosts[].name`); every key of the schema must have one. */
 export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  "nodes.hosts[].vm": "Source libvirt: this host's VM; overrides nodes.libvirt.defaults.",
+  "nodes.hosts[].vm.hypervisor":
+    "Name of the hypervisor (nodes.libvirt.hypervisors[].name) the VM runs on. Unset: round robin in host order.",
+  "nodes.hosts[].vm.vcpu": "Virtual CPUs.",
+  "nodes.hosts[].vm.maxVcpu": "Upper bound for vcpu changes in place (beyond it: a new VM).",
+  "nodes.hosts[].vm.memoryMiB": "Memory in MiB.",
+  "nodes.hosts[].vm.maxMemoryMiB": "Upper bound for memory changes in place (beyond it: a new VM).",
+  "nodes.hosts[].vm.diskGiB": "Disk size in GiB; grows in place, a smaller size is refused.",
+  "nodes.hosts[].vm.mac":
+    "Fixed MAC of the VM's NIC. Unset: 52:54:00 plus a hash of project, stack and node.",
+  "nodes.labels":
+    "Source existing: { <node name>: { key: value } }, node labels Swarmform sets through docker.host (destroy removes only its own).",
+  "nodes.local": "Source local: the local Docker engine.",
+  "nodes.local.initSwarm":
+    "Run docker swarm init when the engine is not in swarm mode (and leave that swarm on destroy); else up fails naming this key.",
+  "nodes.local.advertiseAddr": "--advertise-addr of that swarm init (IPv4).",
+  "nodes.local.labels": "Labels of the local node, besides the placement labels it always gets.",
+  "nodes.libvirt": "Source libvirt: the hypervisors, base image, network and VM defaults.",
+  "nodes.libvirt.hypervisors": "The libvirt hosts that run the VMs.",
+  "nodes.libvirt.hypervisors[].name":
+    "Name of the hypervisor (used by nodes.hosts[].vm.hypervisor and in errors).",
+  "nodes.libvirt.hypervisors[].uri": "libvirt URI on that host.",
+  "nodes.libvirt.hypervisors[].ssh":
+    "How to reach the hypervisor over SSH (with sshPrivateKey). Unset: this machine.",
+  "nodes.libvirt.hypervisors[].ssh.address": "IPv4 address or DNS name of the hypervisor.",
+  "nodes.libvirt.hypervisors[].ssh.user": "SSH user on the hypervisor.",
+  "nodes.libvirt.hypervisors[].ssh.port": "SSH port of the hypervisor.",
+  "nodes.libvirt.hypervisors[].ssh.hostKeyFingerprint": "Pinned host key of the hypervisor, SHA256:<base64>.",
+  "nodes.libvirt.hypervisors[].pool": "The storage pool for disks and seed ISOs.",
+  "nodes.libvirt.hypervisors[].pool.name": "Pool name (an existing pool, or the dir pool created at path).",
+  "nodes.libvirt.hypervisors[].pool.path": "Set: a dir pool created at this path on the hypervisor.",
+  "nodes.libvirt.baseImage":
+    "The guest image every node disk is backed by (one volume per hypervisor and pool).",
+  "nodes.libvirt.baseImage.name": "Volume name of the base image.",
+  "nodes.libvirt.baseImage.url": "Downloaded on the hypervisor from this URL (with sha256).",
+  "nodes.libvirt.baseImage.sha256": "Checksum of the downloaded image; a mismatch is refused.",
+  "nodes.libvirt.baseImage.file": "A local file copied to the hypervisor.",
+  "nodes.libvirt.baseImage.volume": "An existing volume in the pool.",
+  "nodes.libvirt.network": "The network the VMs are on.",
+  "nodes.libvirt.network.mode":
+    "nat (a private network per hypervisor with a static DHCP lease per node) or bridge (an existing host bridge).",
+  "nodes.libvirt.network.subnet": "IPv4 CIDR that holds every node's address.",
+  "nodes.libvirt.network.bridge": "Mode bridge: the host bridge, e.g. br0.",
+  "nodes.libvirt.network.gateway": "Gateway address. Unset: the first address of the subnet.",
+  "nodes.libvirt.network.nameservers": "DNS servers of the guests. Unset: [gateway].",
+  "nodes.libvirt.domainType": "kvm, or qemu (emulation, where the CPU has no vmx/svm).",
+  "nodes.libvirt.defaults": "VM size of every node unless nodes.hosts[].vm says otherwise.",
+  "nodes.libvirt.defaults.vcpu": "Virtual CPUs.",
+  "nodes.libvirt.defaults.maxVcpu": "Upper bound for vcpu changes in place. Unset: vcpu.",
+  "nodes.libvirt.defaults.memoryMiB": "Memory in MiB.",
+  "nodes.libvirt.defaults.maxMemoryMiB": "Upper bound for memory changes in place. Unset: memoryMiB.",
+  "nodes.libvirt.defaults.diskGiB": "Disk size in GiB.",
+  "nodes.libvirt.docker": "Where cloud-init installs Docker from.",
+  "nodes.libvirt.docker.source":
+    "distribution (Debian's docker.io) or repository (docker-ce from url, keyUrl, suite).",
+  "nodes.libvirt.docker.url": "Source repository: the apt repository URL.",
+  "nodes.libvirt.docker.keyUrl": "Source repository: the URL of its signing key.",
+  "nodes.libvirt.docker.suite": "Source repository: the suite, e.g. bookworm.",
+  "nodes.libvirt.metricsAddress": "dockerd's metrics-addr in /etc/docker/daemon.json.",
+  "nodes.libvirt.bootTimeoutSeconds": "How long the swarm layer waits for a new VM to answer on SSH.",
+  "nodes.libvirt.boot": "Optional direct kernel boot (paths on the hypervisor).",
+  "nodes.libvirt.boot.kernel": "Absolute path of the kernel on the hypervisor.",
+  "nodes.libvirt.boot.initrd": "Absolute path of the initrd on the hypervisor.",
+  "nodes.libvirt.boot.cmdline": "Kernel command line, e.g. root=/dev/vda rw console=ttyS0.",
+  "nodes.libvirt.tcgCacheMiB": "Optional TCG translation cache size (domainType qemu).",
+  "traefik.tls":
+    "acme (certificates from the ACME CA) or default (Traefik's default self-signed certificate). Default: default on local, else acme.",
+  stackEnvironment:
+    "Variable names that ${VAR} may read from the environment of pulumi up (they win over stackVariables); no other is read.",
+  strictCompose: "true: Compose keys that swarm ignores are errors, not warnings (the CLI's --strict).",
   environment:
     "Which environment this stack is; sets the policies (prod: 3+ managers, pinned images by digest, encrypted networks).",
   domain:
