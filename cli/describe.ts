@@ -14,6 +14,13 @@ import * as fs from "fs";
 /** Stand-in for a secret value: describe never reads secrets. */
 const STAND_IN = "describe-stand-in";
 
+/** A new ed25519 private key (OpenSSH format) that stands in for sshPrivateKey; never used to connect. */
+function throwawayKey(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  return utils.generateKeyPairSync("ed25519").private;
+}
+
 /** Loads Pulumi.<stack>.yaml and plans it under mocks. Throws a ConfigError. */
 export async function describeStack(
   root: string,
@@ -25,16 +32,15 @@ export async function describeStack(
   const notes: string[] = [];
   const secrets: Record<string, string> = {};
   for (const key of read.secretKeys) secrets[key] = STAND_IN;
-  // The ssh source needs a key for `up`; describe connects to nothing, so a stand-in lets it plan.
-  if (
-    read.config.nodes &&
-    (read.config.nodes as { source?: unknown }).source === "ssh" &&
-    !secrets.sshPrivateKey
-  ) {
-    secrets.sshPrivateKey = STAND_IN;
-    notes.push(
-      "note: sshPrivateKey is not set; `pulumi up` needs it (pulumi config set --secret sshPrivateKey < KEY)",
-    );
+  // The ssh and libvirt sources need a key for `up`; describe connects to nothing, so a throwaway key lets it
+  // plan (a parseable one: the libvirt source derives the public key that cloud-init authorizes).
+  const source = (read.config.nodes as { source?: unknown } | undefined)?.source;
+  if (source === "ssh" || source === "libvirt") {
+    if (!secrets.sshPrivateKey)
+      notes.push(
+        "note: sshPrivateKey is not set; `pulumi up` needs it (pulumi config set --secret sshPrivateKey < KEY)",
+      );
+    secrets.sshPrivateKey = throwawayKey();
   }
   const config = Object.fromEntries(Object.entries(read.config).filter(([k]) => !(k in secrets)));
   const spec = loadClusterSpec({

@@ -1,6 +1,7 @@
 // The planned topology of one stack, for `swarmform describe`: nodes from the spec, and networks,
 // services and every other resource as the program registers them (captured under Pulumi mocks).
 // Pure: the spec and the captured registrations in, a Topology and its text / mermaid renderings out.
+import { placeNodes } from "../config/libvirt";
 import { ClusterSpec } from "../config/types";
 
 /** One registered custom resource: type token, logical name, and resolved inputs. */
@@ -65,6 +66,13 @@ export function topologyOf(spec: ClusterSpec, registered: readonly PlannedResour
   );
   const networks = resources.filter((r) => r.type === NETWORK);
   const networkById = new Map(networks.map((n) => [n.id, String(n.inputs.name)]));
+  const libvirt = spec.nodes.libvirt;
+  const hypervisorOf: Record<string, string> = libvirt
+    ? placeNodes(
+        spec.nodes.hosts,
+        libvirt.hypervisors.map((h) => h.name),
+      )
+    : {};
   return {
     stack: spec.stack,
     environment: spec.environment,
@@ -75,7 +83,9 @@ export function topologyOf(spec: ClusterSpec, registered: readonly PlannedResour
       name: h.name,
       role: h.role,
       labels: h.labels,
-      host: `${h.user}@${h.address}:${h.port}`,
+      host: hypervisorOf[h.name]
+        ? `VM on ${hypervisorOf[h.name]}, ${h.user}@${h.address}:${h.port}`
+        : `${h.user}@${h.address}:${h.port}`,
     })),
     networks: networks.map((n) => ({
       name: String(n.inputs.name),

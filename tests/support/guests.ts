@@ -43,7 +43,7 @@ export function guestImage(): GuestImage {
 
 /** Runs a command; returns stdout, throws with stderr. */
 export function run(cmd: string, args: readonly string[], input?: string): string {
-  const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
   if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr || r.stdout}`);
   return r.stdout;

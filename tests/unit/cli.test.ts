@@ -74,9 +74,9 @@ describe("usage", () => {
 describe("validate", () => {
   it("validates every shipped stack config of the project it runs in, from a directory below; dev waits for its SSH key", () => {
     const r = swarmform(["validate"], path.join(ROOT, "stacks"));
-    // Dev forms its swarm over SSH: the key is a per-user secret that no shipped file can hold.
+    // Dev creates VMs and forms its swarm over SSH: the key is a per-user secret that no shipped file can hold.
     expect(nonEmptyLines(r.stderr)).toEqual([
-      "swarmform:sshPrivateKey: is required when nodes.source is ssh; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+      "swarmform:sshPrivateKey: is required when nodes.source is libvirt; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
     ]);
     expect(r.code).toBe(1);
     expect(verdictLines(r.stdout).map((l) => l.split(":")[0])).toEqual([

@@ -104,7 +104,7 @@ describe("projectConfigDefaults", () => {
 });
 
 describe("the shipped stack configs", () => {
-  /** A shipped config, with the SSH key that dev's deploy path sets (dev forms its swarm over SSH). */
+  /** A shipped config, with the SSH key that dev's deploy path sets (dev creates VMs and forms its swarm over SSH). */
   const shipped = (stack: string) => {
     const read = readPulumiStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`));
     return loadClusterSpec({
@@ -120,7 +120,7 @@ describe("the shipped stack configs", () => {
 
   it("dev needs only its SSH key, which no shipped file can hold", () => {
     expect(issuesOf(() => load(ROOT, "dev"))).toEqual([
-      "swarmform:sshPrivateKey: is required when nodes.source is ssh; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+      "swarmform:sshPrivateKey: is required when nodes.source is libvirt; set it with: pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
     ]);
   });
 
@@ -142,11 +142,12 @@ describe("the shipped stack configs", () => {
       "popcube.localhost",
     ]);
     expect([dev.nodes.source, dev.nodes.managers, dev.nodes.workers, dev.docker.host]).toEqual([
-      "ssh",
-      1,
-      1,
-      "ssh://deploy@dev-manager-1.popcube.xyz",
+      "libvirt",
+      3,
+      2,
+      "ssh://root@10.40.0.11",
     ]);
+    expect(dev.nodes.libvirt?.hypervisors.map((h) => h.name)).toEqual(["hv1", "hv2"]);
     expect([staging.nodes.managers, staging.nodes.workers]).toEqual([3, 2]);
     expect([prod.nodes.managers, prod.nodes.workers, prod.traefik.dashboard.enabled]).toEqual([3, 2, true]);
     expect(prod.networks.every((n) => n.encrypted)).toBe(true);
@@ -191,8 +192,8 @@ describe("loadClusterSpec", () => {
     const issues = issuesOf(() =>
       loadClusterSpec({
         project: "swarmform",
-        stack: "dev",
-        config: readPulumiStackFile(path.join(ROOT, "Pulumi.dev.yaml")).config,
+        stack: "staging",
+        config: readPulumiStackFile(path.join(ROOT, "Pulumi.staging.yaml")).config,
         secretKeys: [],
         otherKeys: ["swarmfrom:domain", "SwarmForm:environment", "aws:region", "swarm:x"],
         rootDir: ROOT,
@@ -345,7 +346,7 @@ describe("loadClusterSpecFromPulumi", () => {
     const spec = loadClusterSpecFromPulumi();
     expect([spec.project, spec.stack, spec.environment]).toEqual(["swarmform", "dev", "dev"]);
     expect(spec.secretsSet.registryPassword).toBe(true);
-    expect(spec.nodes.workers).toBe(1);
+    expect(spec.nodes.workers).toBe(2);
     expect(spec.stacks[0].services.length).toBeGreaterThan(0);
   });
 

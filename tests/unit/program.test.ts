@@ -22,7 +22,7 @@ const T = { ...DOCKER_TYPES, password: "random:index/randomPassword:RandomPasswo
 const STACK_FILES = stackFiles();
 
 /**
- * Runs a shipped stack config, with the secret that its README step sets: dev forms its swarm over SSH, so
+ * Runs a shipped stack config, with the secret that its README step sets: dev creates VMs and forms its swarm over SSH, so
  * it needs `sshPrivateKey` (a stand-in; under mocks no connection is made). Other secrets as given.
  */
 const runShipped = (opts: RunProgramOptions) =>
