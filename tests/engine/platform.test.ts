@@ -35,7 +35,7 @@ import {
 } from "../support/applier";
 import { dockerCli, labelNodeFor, requireSwarm, waitFor } from "../support/dockerd";
 import { buildImagesFor, imageKind } from "../support/images";
-import { runProgram } from "../support/mocks";
+import { runProgram, TEST_SSH_PRIVATE_KEY } from "../support/mocks";
 
 jest.setTimeout(300_000);
 
@@ -111,7 +111,10 @@ function httpGet(port: number, path = "/"): Promise<{ status: number; body: stri
 
 beforeAll(async () => {
   docker = await requireSwarm();
-  const run = await runProgram({ stackFile: "Pulumi.dev.yaml" });
+  const run = await runProgram({
+    stackFile: "Pulumi.dev.yaml",
+    secrets: { sshPrivateKey: TEST_SSH_PRIVATE_KEY },
+  });
   resources = run.resources;
   svcs = services(resources);
   await removeAll(docker, resources);

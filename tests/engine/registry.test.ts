@@ -22,7 +22,7 @@ import {
 } from "../support/applier";
 import { labelNodeFor, requireSwarm, waitFor } from "../support/dockerd";
 import { buildImage, imageKind } from "../support/images";
-import { runProgram } from "../support/mocks";
+import { runProgram, TEST_SSH_PRIVATE_KEY } from "../support/mocks";
 import { dockerClient, registryGet } from "../support/registry";
 
 jest.setTimeout(240_000);
@@ -40,7 +40,10 @@ let appAuth: { username: string; password: string }[];
 
 beforeAll(async () => {
   docker = await requireSwarm();
-  const run = await runProgram({ stackFile: "Pulumi.dev.yaml" });
+  const run = await runProgram({
+    stackFile: "Pulumi.dev.yaml",
+    secrets: { sshPrivateKey: TEST_SSH_PRIVATE_KEY },
+  });
   const registry = services(run.resources).find(
     (s) => imageKind(String(containerSpecOf(s).image)) === "registry",
   );

@@ -175,6 +175,17 @@ async function resolveOutputs(mod: Record<string, unknown>) {
 }
 
 /**
+ * A real ed25519 private key (OpenSSH format), made once per process, for the `sshPrivateKey` secret of shipped
+ * stacks whose nodes are reached over SSH (dev: libvirt). Under mocks no connection is made, but the libvirt
+ * source derives from it the public key that cloud-init authorizes, so it must parse.
+ */
+export const TEST_SSH_PRIVATE_KEY: string = (() => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  return utils.generateKeyPairSync("ed25519").private;
+})();
+
+/**
  * Runs the program once under mocks for one stack file and returns every registered resource and the
  * resolved exports. Await it before starting another run (see the note at the top of this file).
  */

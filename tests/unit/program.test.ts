@@ -13,6 +13,7 @@ import {
   runProgram,
   RunProgramOptions,
   stackFiles,
+  TEST_SSH_PRIVATE_KEY,
 } from "../support/mocks";
 import { traefikLabelKeys } from "../support/oracles";
 
@@ -23,10 +24,10 @@ const STACK_FILES = stackFiles();
 
 /**
  * Runs a shipped stack config, with the secret that its README step sets: dev creates VMs and forms its swarm over SSH, so
- * it needs `sshPrivateKey` (a stand-in; under mocks no connection is made). Other secrets as given.
+ * it needs `sshPrivateKey` (a throwaway key; under mocks no connection is made). Other secrets as given.
  */
 const runShipped = (opts: RunProgramOptions) =>
-  runProgram({ ...opts, secrets: { sshPrivateKey: "test-private-key", ...opts.secrets } });
+  runProgram({ ...opts, secrets: { sshPrivateKey: TEST_SSH_PRIVATE_KEY, ...opts.secrets } });
 
 /** Every label key Traefik v3 understands (its own generated references), user-chosen names as `<name>`. */
 const TRAEFIK_KEYS = (() => {
