@@ -238,7 +238,7 @@ describe("help is the same for every command, however it is asked for", () => {
       "dist/cli/usage.js",
       "dist/components/config/errors.js",
     ]);
-    const validate = loaded(["validate", "--stack", "dev"]);
+    const validate = loaded(["validate", "--stack", "staging"]);
     expect(validate.code).toBe(0);
     expect(validate.modules.some((m) => m.includes(`${path.sep}zod${path.sep}`))).toBe(true);
     expect(validate.modules.filter((m) => m.includes("@pulumi"))).toEqual([]);
@@ -257,12 +257,12 @@ describe("the same rules for validate and render", () => {
   });
 
   it("validate checks each repeated --stack; render takes one --stack and refuses two", () => {
-    const v = swarmform(["validate", "--stack", "prod", "--stack", "dev"], ROOT);
+    const v = swarmform(["validate", "--stack", "prod", "--stack", "staging"], ROOT);
     expect([v.code, v.stderr]).toEqual([0, ""]);
-    expect(verdictLines(v.stdout).map((l) => l.split(":")[0])).toEqual(["OK prod", "OK dev"]);
-    const bad = swarmform(["validate", "--stack", "dev", "--stack", "nope"], ROOT);
+    expect(verdictLines(v.stdout).map((l) => l.split(":")[0])).toEqual(["OK prod", "OK staging"]);
+    const bad = swarmform(["validate", "--stack", "staging", "--stack", "nope"], ROOT);
     expect(bad.code).toBe(1);
-    expect(verdictLines(bad.stdout).map((l) => l.split(":")[0])).toEqual(["OK dev", "FAIL nope"]);
+    expect(verdictLines(bad.stdout).map((l) => l.split(":")[0])).toEqual(["OK staging", "FAIL nope"]);
     const r = swarmform(["render", "stacks/popcube.yaml", "--stack", "dev", "--stack", "prod"], ROOT);
     expect([r.code, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toMatch(/^swarmform: render: --stack is given more than once/);

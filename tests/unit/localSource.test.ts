@@ -49,7 +49,7 @@ describe("nodes.source local", () => {
       "swarmform:nodes.local.workers: unknown key; allowed keys here: initSwarm, advertiseAddr, labels",
     ]);
     expect(issuesOf(base({ nodes: { source: "lokal" } }))).toEqual([
-      'swarmform:nodes.source: must be existing, ssh or local; got "lokal"',
+      'swarmform:nodes.source: must be existing, ssh, libvirt or local; got "lokal"',
     ]);
     expect(
       issuesOf(
