@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { encryptByDefault, IMAGE_PIN } from "./environments";
 import { keyOrigin } from "./errors";
+import { strict } from "./strictObject";
 import { checkLibvirt, hostVmSchema, libvirtSchema } from "./libvirt";
 import {
   ClusterSpec,
@@ -15,19 +16,6 @@ import {
   SECRET_KEYS,
   TraefikSpec,
 } from "./types";
-
-/** A strict object: unknown keys are errors that list the allowed keys. */
-function strict<T extends z.core.$ZodLooseShape>(shape: T) {
-  const allowed = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (iss) =>
-      iss.code === "unrecognized_keys"
-        ? `unknown key; allowed keys here: ${allowed}`
-        : iss.code === "invalid_type"
-          ? `must be a map with the keys ${allowed}`
-          : undefined,
-  });
-}
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const hostname = (what: string) =>

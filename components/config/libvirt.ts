@@ -2,19 +2,8 @@
 // checks that span keys (placement, addresses inside the subnet, one network per hypervisor for NAT).
 import { z } from "zod";
 import { keyOrigin } from "./errors";
+import { strict } from "./strictObject";
 import type { ConfigIssue } from "./types";
-
-function strict<T extends z.core.$ZodLooseShape>(shape: T) {
-  const allowed = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (iss) =>
-      iss.code === "unrecognized_keys"
-        ? `unknown key; allowed keys here: ${allowed}`
-        : iss.code === "invalid_type"
-          ? `must be a map with the keys ${allowed}`
-          : undefined,
-  });
-}
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const ipv4 = z.string({ error: "must be an IPv4 address" }).regex(IPV4, { error: "must be an IPv4 address" });
