@@ -111,9 +111,13 @@ function httpGet(port: number, path = "/"): Promise<{ status: number; body: stri
 
 beforeAll(async () => {
   docker = await requireSwarm();
+  // Dev pins its app images by digest (swarmform:images). A stand-in built here cannot carry those digests, so
+  // this run drops the pins and deploys the stack file's tags; what a pin does to the image reference is proven
+  // in tests/unit/environments.test.ts.
   const run = await runProgram({
     stackFile: "Pulumi.dev.yaml",
     secrets: { sshPrivateKey: TEST_SSH_PRIVATE_KEY },
+    config: { images: {} },
   });
   resources = run.resources;
   svcs = services(resources);
