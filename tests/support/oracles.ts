@@ -2,6 +2,7 @@
 // (by tests/fixtures/derive.ts, `npm run fixtures:derive`; each fixture names its source and version).
 import * as fs from "fs";
 import * as path from "path";
+import type { KeyNode } from "../fixtures/derive";
 
 const DIR = path.resolve(__dirname, "..", "fixtures", "oracles");
 
@@ -22,18 +23,6 @@ export function traefikSwarmProviderOptions(): string[] {
 /** The `__meta_dockerswarm_*` labels of Prometheus' swarm discovery (`..._label_<labelname>` for label maps). */
 export function dockerswarmMetaLabels(): string[] {
   return fixture<{ metaLabels: string[] }>("prometheus-dockerswarm-sd.json").metaLabels;
-}
-
-/** A node of the derived Compose key tree (see tests/fixtures/derive.ts). */
-interface KeyNode {
-  type?: string[];
-  keys?: Record<string, KeyNode>;
-  patterns?: Record<string, KeyNode>;
-  other?: boolean | KeyNode;
-  items?: KeyNode;
-  enum?: unknown[];
-  ref?: string;
-  anyOf?: KeyNode[];
 }
 
 /** The JSON Schema (draft-07) of a key tree node, for ajv. */

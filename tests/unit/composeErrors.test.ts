@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { runRender } from "../../cli/render";
 import { runValidate } from "../../cli/validate";
 import { parseStackText, StackImportOptions } from "../../components/config/compose";
-import { ConfigError, formatIssue } from "../../components/config/errors";
+import { formatIssue } from "../../components/config/errors";
+import { issuesOf } from "../support/configIssues";
 import { loadCluster, loadClusterSpecFromPulumi, readPulumiStackFile } from "../../components/config/load";
 
 const imp = (text: string, extra: Partial<StackImportOptions> = {}) =>
@@ -38,16 +39,6 @@ const BASE = [
   "    acme:",
   "      email: ops@example.com",
 ].join("\n");
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues.map(formatIssue);
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 function cli(run: typeof runValidate, argv: string[], root: string, env: Record<string, string> = {}) {
   const out: string[] = [];

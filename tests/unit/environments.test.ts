@@ -7,7 +7,8 @@ import {
   pinProblem,
   promotionProblem,
 } from "../../components/config/environments";
-import { ConfigError, formatIssue } from "../../components/config/errors";
+import { formatIssue } from "../../components/config/errors";
+import { issuesOf } from "../support/configIssues";
 import { loadClusterSpec, readPulumiStackFile } from "../../components/config/load";
 import { ClusterSpec } from "../../components/config/types";
 
@@ -28,16 +29,6 @@ function load(stack: string, over: Record<string, unknown> = {}): ClusterSpec {
     env: {},
   });
 }
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues.map(formatIssue);
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
-}
-
 describe("pin policy", () => {
   it.each([
     ["dev", "latest", undefined],

@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, formatIssue } from "../../components/config/errors";
+import { issuesOf } from "../support/configIssues";
 import {
   describeVariables,
   loadClusterSpec,
@@ -20,17 +20,6 @@ const FIXTURES = path.join(ROOT, "tests", "fixtures", "config");
 function load(dir: string, stack: string, env: Record<string, string | undefined> = {}): ClusterSpec {
   const read = readPulumiStackFile(path.join(dir, `Pulumi.${stack}.yaml`));
   return loadClusterSpec({ project: "swarmform", stack, ...read, rootDir: dir, env });
-}
-
-/** The issues of a ConfigError thrown by `fn`, formatted; fails when nothing is thrown. */
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues.map(formatIssue);
-    throw e;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("readPulumiStackFile", () => {
