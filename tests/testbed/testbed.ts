@@ -66,7 +66,7 @@ export interface Testbed extends TestbedState {
 
 export interface TestbedOptions {
   readonly hosts: number;
-  /** Testbed name, [a-z0-9-]{1,20}. Default `swarmform`. */
+  /** Testbed name, [a-z0-9-]{1,20} with SWARMFORM_TESTBED_PREFIX (if set) in front. Default `swarmform`. */
   readonly name?: string;
   /** Bounded wait for every dockerd and sshd. Default 90000 ms. */
   readonly readyTimeoutMs?: number;
@@ -108,6 +108,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function checkName(name: string): void {
   if (!/^[a-z0-9-]{1,20}$/.test(name))
     throw new Error(`testbed name must match [a-z0-9-]{1,20}, got "${name}"`);
+}
+
+/**
+ * The testbed's full name: SWARMFORM_TESTBED_PREFIX (if set) then `name`, so two checkouts can run the same
+ * suites at once on one machine without taking each other's testbeds.
+ */
+function qualifiedName(name: string): string {
+  const full = (process.env.SWARMFORM_TESTBED_PREFIX ?? "") + name;
+  checkName(full);
+  return full;
 }
 
 /** The programs the testbed runs, and the Debian package of each. */
@@ -252,8 +262,11 @@ function netnsName(name: string, i: number): string {
 }
 
 /** Removes everything a testbed called `name` may have left: daemons, mounts, namespaces, state. */
-export async function stopTestbed(name = "swarmform"): Promise<void> {
-  checkName(name);
+export async function stopTestbed(shortName = "swarmform"): Promise<void> {
+  return stopQualified(qualifiedName(shortName));
+}
+
+async function stopQualified(name: string): Promise<void> {
   const dir = stateDir(name);
   const dataDir = path.join(DATA_ROOT, name);
   const namespaces = (await run("ip", ["netns", "list"])).stdout
@@ -472,13 +485,12 @@ function statePath(name: string): string {
 
 /** Starts N hosts (stopping whatever an earlier testbed of the same name left behind first). */
 export async function startTestbed(options: TestbedOptions): Promise<Testbed> {
-  const name = options.name ?? "swarmform";
-  checkName(name);
+  const name = qualifiedName(options.name ?? "swarmform");
   if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > MAX_HOSTS) {
     throw new Error(`hosts must be an integer from 1 to ${MAX_HOSTS}, got ${options.hosts}`);
   }
   await checkPrerequisites();
-  await stopTestbed(name);
+  await stopQualified(name);
   const slot = takeSlot(name);
   const dir = stateDir(name);
   fs.mkdirSync(dir, { recursive: true });
@@ -516,14 +528,14 @@ export async function startTestbed(options: TestbedOptions): Promise<Testbed> {
     fs.writeFileSync(statePath(name), JSON.stringify(state, null, 2));
     return attach(state);
   } catch (err) {
-    await stopTestbed(name).catch(() => undefined);
+    await stopQualified(name).catch(() => undefined);
     throw err;
   }
 }
 
 /** Reads the state of a running testbed (started by this or another process). */
-export function loadTestbed(name = "swarmform"): Testbed {
-  checkName(name);
+export function loadTestbed(shortName = "swarmform"): Testbed {
+  const name = qualifiedName(shortName);
   if (!fs.existsSync(statePath(name)))
     throw new Error(`no testbed "${name}" is running (${statePath(name)} missing)`);
   return attach(JSON.parse(fs.readFileSync(statePath(name), "utf8")) as TestbedState);
@@ -609,7 +621,7 @@ function attach(state: TestbedState): Testbed {
       spawnDockerd(p, h.netns);
       await waitForDockerd(h.name, p, 90000);
     },
-    down: () => stopTestbed(state.name),
+    down: () => stopQualified(state.name),
   };
 }
 
