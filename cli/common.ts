@@ -52,36 +52,73 @@ export interface CommandArgs<F extends string = never, O extends string = never>
   readonly positionals: string[];
 }
 
+/** What a command takes on its command line. */
+export interface CommandShape<F extends string = never, O extends string = never> {
+  /** Boolean flags, such as `strict` for `--strict`. */
+  readonly flags?: readonly F[];
+  /** String options, such as `name` for `--name NAME`; each at most once. */
+  readonly options?: readonly O[];
+  /** What an option's value is called in messages (as in its usage); default its name in capitals. */
+  readonly metavars?: Readonly<Partial<Record<O, string>>>;
+  /** Whether `--stack NAME` (repeatable) is an option; default true. */
+  readonly stack?: boolean;
+  /** Whether FILE arguments are taken; default true. */
+  readonly positionals?: boolean;
+}
+
+/** What a Pulumi stack name may be (in `--stack NAME` and the like). */
+export const PULUMI_STACK_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** `--stack NAME, --format FORMAT, --strict, FILE...`: what a command of this shape takes. */
+function allowedOf(shape: CommandShape<string, string>): string {
+  return [
+    ...(shape.stack === false ? [] : ["--stack NAME"]),
+    ...(shape.options ?? []).map((o) => `--${o} ${shape.metavars?.[o] ?? o.toUpperCase()}`),
+    ...(shape.flags ?? []).map((f) => `--${f}`),
+    ...(shape.positionals === false ? [] : ["FILE..."]),
+    "--help",
+  ].join(", ");
+}
+
 /**
- * Parses `[--stack NAME]... [--FLAG]... [positionals...]` (`--help`/`-h` are handled by cli/main.ts before);
- * throws a UsageError on anything else, on a bad stack name, and on a stack or positional given twice.
+ * Parses the arguments of `command` as `shape` says (`--help`/`-h` are handled by cli/main.ts before);
+ * throws a UsageError, naming the argument and what the command takes, on an unknown option or argument,
+ * on a bad stack name, and on a stack, option or positional given twice.
  */
 export function parseCommandArgs<F extends string = never, O extends string = never>(
   command: string,
   args: readonly string[],
   cwd: string,
-  flagNames: readonly F[] = [],
-  optionNames: readonly O[] = [],
+  shape: CommandShape<F, O> = {},
 ): CommandArgs<F, O> {
+  const flagNames = shape.flags ?? [];
+  const optionNames = shape.options ?? [];
+  const allowed = () => `${command} takes ${allowedOf(shape)}`;
   let parsed;
   try {
     parsed = parseArgs({
       args: [...args],
       options: {
-        stack: { type: "string", multiple: true },
+        ...(shape.stack === false ? {} : { stack: { type: "string" as const, multiple: true } }),
         ...Object.fromEntries(flagNames.map((f) => [f, { type: "boolean" as const }])),
-        ...Object.fromEntries(optionNames.map((o) => [o, { type: "string" as const }])),
+        ...Object.fromEntries(optionNames.map((o) => [o, { type: "string" as const, multiple: true }])),
       },
       allowPositionals: true,
       strict: true,
     });
   } catch (e) {
+    const unknown = /^Unknown option '([^']+)'/.exec((e as Error).message);
+    if (unknown) throw new UsageError(`${command}: unknown option ${unknown[1]}; ${allowed()}`);
+    const noValue = /^Option '(--\S+) <value>' argument missing/.exec((e as Error).message);
+    if (noValue) throw new UsageError(`${command}: ${noValue[1]} needs a value; ${allowed()}`);
     throw new UsageError(`${command}: ${(e as Error).message}`);
   }
+  if (shape.positionals === false && parsed.positionals.length > 0)
+    throw new UsageError(`${command}: unexpected argument "${parsed.positionals[0]}"; ${allowed()}`);
   const values = parsed.values as Record<string, unknown>;
   const stacks = (values.stack ?? []) as string[];
   for (const s of stacks) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(s)) throw new UsageError(`${command}: --stack "${s}" is not a stack name`);
+    if (!PULUMI_STACK_NAME.test(s)) throw new UsageError(`${command}: --stack "${s}" is not a stack name`);
   }
   twiceIn(
     command,
@@ -90,10 +127,13 @@ export function parseCommandArgs<F extends string = never, O extends string = ne
   );
   twiceIn(command, parsed.positionals, cwd);
   const flags = Object.fromEntries(flagNames.map((f) => [f, values[f] === true])) as Record<F, boolean>;
-  const options = Object.fromEntries(optionNames.map((o) => [o, values[o] as string | undefined])) as Record<
-    O,
-    string | undefined
-  >;
+  const options = Object.fromEntries(
+    optionNames.map((o) => {
+      const given = (values[o] ?? []) as string[];
+      if (given.length > 1) throw new UsageError(`${command}: --${o} is given more than once`);
+      return [o, given[0]];
+    }),
+  ) as Record<O, string | undefined>;
   return { stacks, flags, options, positionals: parsed.positionals };
 }
 

@@ -2,12 +2,18 @@
 // networks, services with replicas, placement and routes, and every resource the program would register),
 // from the validated config and a run of the program under Pulumi mocks. Nothing is contacted.
 import * as path from "path";
-import { parseArgs } from "util";
 import { planUnderMocks } from "../components/cluster/planUnderMocks";
 import { renderMermaid, renderText, Topology, topologyOf } from "../components/cluster/topology";
 import { loadClusterSpec, readPulumiStackFile } from "../components/config/load";
-import { CliContext, EXIT, findProjectRoot, printIssues, stackConfigPath, UsageError } from "./common";
-import { DESCRIBE_USAGE } from "./usage";
+import {
+  CliContext,
+  EXIT,
+  findProjectRoot,
+  parseCommandArgs,
+  printIssues,
+  stackConfigPath,
+  UsageError,
+} from "./common";
 import { ConfigError } from "../components/config/errors";
 import * as fs from "fs";
 
@@ -61,39 +67,24 @@ export async function describeStack(
 
 /** Runs `swarmform describe`. */
 export async function runDescribe(args: readonly string[], ctx: CliContext): Promise<number> {
-  let values: { stack?: string; format?: string; help?: boolean };
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: {
-        stack: { type: "string" },
-        format: { type: "string", default: "text" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.help) {
-    ctx.io.out(DESCRIBE_USAGE);
-    return EXIT.ok;
-  }
-  if (!values.stack) throw new UsageError("describe: --stack NAME is required");
-  if (!/^[A-Za-z0-9_.-]+$/.test(values.stack))
-    throw new UsageError(`--stack: "${values.stack}" is not a stack name`);
-  if (values.format !== "text" && values.format !== "mermaid")
-    throw new UsageError(`--format: "${values.format}" is not text or mermaid`);
+  const opts = parseCommandArgs("describe", args, ctx.cwd, { options: ["format"], positionals: false });
+  if (opts.stacks.length === 0) throw new UsageError("describe: --stack NAME is required");
+  if (opts.stacks.length > 1)
+    throw new UsageError("describe: --stack is given more than once; describe takes one stack");
+  const stack = opts.stacks[0];
+  const format = opts.options.format ?? "text";
+  if (format !== "text" && format !== "mermaid")
+    throw new UsageError(`describe: --format "${format}" is not one of: text, mermaid`);
   const root = findProjectRoot(ctx.cwd);
-  const file = stackConfigPath(root, values.stack);
+  const file = stackConfigPath(root, stack);
   if (!fs.existsSync(file)) {
     ctx.io.err(`${path.basename(file)}: no such file in ${root}`);
     return EXIT.invalid;
   }
   try {
-    const { topology, notes } = await describeStack(root, values.stack, ctx.env);
+    const { topology, notes } = await describeStack(root, stack, ctx.env);
     for (const n of notes) ctx.io.err(n);
-    for (const line of values.format === "mermaid" ? renderMermaid(topology) : renderText(topology))
+    for (const line of format === "mermaid" ? renderMermaid(topology) : renderText(topology))
       ctx.io.out(line);
     return EXIT.ok;
   } catch (e) {

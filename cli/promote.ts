@@ -2,7 +2,6 @@
 // Pulumi.<stack>.yaml into the next one's, editing the target file in place (comments and other keys kept).
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import {
   ClusterConfig,
   parseClusterConfig,
@@ -16,12 +15,13 @@ import {
   CliContext,
   EXIT,
   findProjectRoot,
+  parseCommandArgs,
   printIssues,
+  PULUMI_STACK_NAME,
   reportConfigErrors,
   stackConfigPath,
   UsageError,
 } from "./common";
-import { PROMOTE_USAGE } from "./usage";
 
 /** `[stack, service]` of every service that a stack config deploys (even when other keys are invalid). */
 export function deployedServices(
@@ -54,35 +54,27 @@ function readFile(root: string, stack: string): PromotionFile {
 
 /** Runs `swarmform promote`. */
 export function runPromote(args: readonly string[], ctx: CliContext): number {
-  let values: { from?: string; to?: string; "dry-run"?: boolean; force?: boolean; help?: boolean };
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: {
-        from: { type: "string" },
-        to: { type: "string" },
-        "dry-run": { type: "boolean" },
-        force: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.help) {
-    ctx.io.out(PROMOTE_USAGE);
-    return EXIT.ok;
-  }
-  if (!values.from || !values.to) throw new UsageError("promote: --from and --to are required");
-  for (const s of [values.from, values.to])
-    if (!/^[A-Za-z0-9_.-]+$/.test(s)) throw new UsageError(`promote: "${s}" is not a stack name`);
+  const opts = parseCommandArgs("promote", args, ctx.cwd, {
+    flags: ["dry-run", "force"],
+    options: ["from", "to"],
+    metavars: { from: "STACK", to: "STACK" },
+    stack: false,
+    positionals: false,
+  });
+  const { from: fromStack, to: toStack } = opts.options;
+  if (fromStack === undefined || toStack === undefined)
+    throw new UsageError("promote: --from STACK and --to STACK are both required");
+  for (const [option, s] of [
+    ["--from", fromStack],
+    ["--to", toStack],
+  ])
+    if (!PULUMI_STACK_NAME.test(s)) throw new UsageError(`promote: ${option} "${s}" is not a stack name`);
   const root = findProjectRoot(ctx.cwd);
-  const from = readFile(root, values.from);
-  const to = readFile(root, values.to);
+  const from = readFile(root, fromStack);
+  const to = readFile(root, toStack);
   return reportConfigErrors(ctx.io, () => {
     const deployed = deployedServices(stackConfigPath(root, to.stack), to.stack, root, ctx.env);
-    const plan = planPromotion(from, to, { force: !!values.force, deployed });
+    const plan = planPromotion(from, to, { force: opts.flags.force, deployed });
     if (plan.issues.length > 0) {
       printIssues(ctx.io, plan.issues);
       ctx.io.err(`promote ${from.stack} -> ${to.stack}: refused; ${to.file} is unchanged`);
@@ -93,7 +85,7 @@ export function runPromote(args: readonly string[], ctx: CliContext): number {
       return EXIT.ok;
     }
     for (const line of formatChanges(plan.changes)) ctx.io.out(line);
-    if (values["dry-run"]) {
+    if (opts.flags["dry-run"]) {
       ctx.io.out(`dry run: ${to.file} not written`);
       return EXIT.ok;
     }

@@ -158,7 +158,11 @@ function settingsOf(
 
 /** Runs `swarmform render`. File arguments are relative to the current directory. */
 export function runRender(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs("render", args, ctx.cwd, ["no-platform", "full", "strict"], ["name"]);
+  const opts = parseCommandArgs("render", args, ctx.cwd, {
+    flags: ["no-platform", "full", "strict"],
+    options: ["name"],
+    metavars: { name: "STACK" },
+  });
   if (opts.positionals.length === 0) throw new UsageError("render: give at least one stack file");
   if (opts.stacks.length > 1) {
     throw new UsageError("render: --stack is given more than once; render takes the platform of one stack");

@@ -71,7 +71,7 @@ export function validateStackFile(t: Target, ctx: CliContext, strict = false): n
 
 /** Runs `swarmform validate`: each FILE, then each --stack in the order given (or every stack). */
 export function runValidate(args: readonly string[], ctx: CliContext): number {
-  const opts = parseCommandArgs("validate", args, ctx.cwd, ["strict"]);
+  const opts = parseCommandArgs("validate", args, ctx.cwd, { flags: ["strict"] });
   const files: Target[] = opts.positionals.map((f) => {
     const file = path.resolve(ctx.cwd, f);
     const m = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file));

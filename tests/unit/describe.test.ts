@@ -3,6 +3,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import * as fs from "fs";
 import { describeStack } from "../../cli/describe";
+import { run } from "../../cli/main";
 import { renderMermaid, renderText, Topology } from "../../components/cluster/topology";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -91,4 +92,56 @@ test("text and mermaid name every node, network and service", () => {
 test("the README embeds the current mermaid diagram of dev", () => {
   const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
   expect(readme).toContain("```mermaid\n" + renderMermaid(t).join("\n") + "\n```");
+});
+
+/** `swarmform ARGS` in the project, in process: exit code, stdout and stderr lines. */
+async function swarmform(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(args, {
+    cwd: ROOT,
+    env: {},
+    io: { out: (l) => out.push(l), err: (l) => err.push(l) },
+  });
+  return { code, out, err };
+}
+
+test("swarmform describe --stack dev --format mermaid prints the diagram of describeStack", async () => {
+  const r = await swarmform(["describe", "--stack", "dev", "--format", "mermaid"]);
+  expect(r.code).toBe(0);
+  expect(r.out).toEqual(renderMermaid(t));
+});
+
+test.each([
+  [["describe"], "describe: --stack NAME is required"],
+  [
+    ["describe", "--stack", "dev", "--stack", "prod"],
+    "describe: --stack is given more than once; describe takes one stack",
+  ],
+  [
+    ["describe", "--stack", "dev", "--format", "svg"],
+    'describe: --format "svg" is not one of: text, mermaid',
+  ],
+  [
+    ["describe", "--stack", "dev", "--format", "text", "--format", "mermaid"],
+    "describe: --format is given more than once",
+  ],
+  [["describe", "--stack", "b@d"], 'describe: --stack "b@d" is not a stack name'],
+  [
+    ["describe", "--stack"],
+    "describe: --stack needs a value; describe takes --stack NAME, --format FORMAT, --help",
+  ],
+  [
+    ["describe", "--stack", "dev", "--full"],
+    "describe: unknown option --full; describe takes --stack NAME, --format FORMAT, --help",
+  ],
+  [
+    ["describe", "--stack", "dev", "Pulumi.dev.yaml"],
+    'describe: unexpected argument "Pulumi.dev.yaml"; describe takes --stack NAME, --format FORMAT, --help',
+  ],
+])("usage error, exit 2 with the usage: %j", async (args, message) => {
+  const r = await swarmform(args);
+  expect([r.code, r.out]).toEqual([2, []]);
+  expect(r.err[0]).toBe(`swarmform: ${message}`);
+  expect(r.err[1]).toMatch(/^Usage: swarmform describe /);
 });

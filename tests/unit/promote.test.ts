@@ -157,9 +157,30 @@ describe("refusals exit 1, name the key, and write nothing", () => {
     );
   });
 
-  it("usage errors exit 2", async () => {
-    expect((await swarmform(dir, ["promote", "--from", "dev"])).code).toBe(2);
-    expect((await swarmform(dir, ["promote", "--from", "dev", "--to", "nope"])).code).toBe(2);
+  it.each([
+    [["--from", "dev"], "promote: --from STACK and --to STACK are both required"],
+    [["--from", "dev", "--to", "nope"], "no stack config Pulumi.nope.yaml in DIR"],
+    [["--from", "dev", "--to", "b@d"], 'promote: --to "b@d" is not a stack name'],
+    [["--from", "dev", "--from", "staging", "--to", "prod"], "promote: --from is given more than once"],
+    [
+      ["--stack", "dev"],
+      "promote: unknown option --stack; promote takes --from STACK, --to STACK, --dry-run, --force, --help",
+    ],
+    [
+      ["--from", "dev", "--to", "staging", "prod"],
+      'promote: unexpected argument "prod"; promote takes --from STACK, --to STACK, --dry-run, --force, --help',
+    ],
+    [
+      ["--from", "dev", "--to", "staging", "--force=yes"],
+      "promote: Option '--force' does not take an argument",
+    ],
+  ])("usage error, exit 2 with the usage, nothing written: %j", async (args, message) => {
+    const before = ["staging", "prod"].map((s) => read(dir, s));
+    const r = await swarmform(dir, ["promote", ...args]);
+    expect([r.code, r.out]).toEqual([2, []]);
+    expect(r.err[0]).toBe(`swarmform: ${message.replace("DIR", dir)}`);
+    expect(r.err[1]).toMatch(/^Usage: swarmform promote /);
+    expect(["staging", "prod"].map((s) => read(dir, s))).toEqual(before);
   });
 });
 
