@@ -3,7 +3,12 @@
 // clusters: 3, 30 and 300 nodes (nodes.source ssh, so the membership resources scale with the nodes) and
 // 10, 100 and 300 services spread over several Compose stack files, generated into a temp dir at run time.
 //
-//   npm run bench:planning -- [--runs N] [--big-runs N] [--cases 300x300,30x300] [--keep]
+//   npm run bench:planning -- [--runs N] [--big-runs N] [--cases 300x300,30x300] [--ts] [--keep]
+//
+// By default each child runs the compiled program (the bench runs `npm run build`'s tsc first, and writes
+// its own child as dist/tests/bench/planning.js), as `swarmform describe` does. With --ts, each child runs
+// the TypeScript sources through ts-node (transpile-only), as `pulumi preview` runs index.ts: then every
+// run also pays the transpile, and every stack trace the Pulumi SDK takes goes through source-map-support.
 //
 // To profile one case (config + register only, not the module load): run with --keep, then
 //   node -r ts-node/register/transpile-only tests/bench/planning.ts --child <kept dir>/300x300 /tmp/plan.cpuprofile
@@ -22,7 +27,39 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
+// In the compiled child (dist/tests/bench/planning.js), ROOT is dist/: it requires the compiled modules.
 const ROOT = path.resolve(__dirname, "..", "..");
+const COMPILED_CHILD = path.join(ROOT, "dist", "tests", "bench", "planning.js");
+
+/**
+ * Compiles the program (npm run build: tsc, incremental) and this file beside it, for the `js` mode.
+ * Fails (exit 1) when the build fails.
+ */
+function buildCompiled(): void {
+  const tsc = spawnSync(
+    process.execPath,
+    [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  if (tsc.status !== 0) {
+    process.stderr.write(`npm run build failed:\n${tsc.stdout}${tsc.stderr}\n`);
+    process.exit(1);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require("typescript") as typeof import("typescript");
+  const js = ts.transpileModule(fs.readFileSync(__filename, "utf8"), {
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+      esModuleInterop: true,
+    },
+  }).outputText;
+  fs.mkdirSync(path.dirname(COMPILED_CHILD), { recursive: true });
+  fs.writeFileSync(COMPILED_CHILD, js);
+}
 const PROJECT = "swarmform";
 const STACK = "bench";
 
@@ -238,15 +275,22 @@ interface Row {
   readonly runs: (ChildResult & { wallMs: number })[];
 }
 
-function runCase(dir: string, nodes: number, services: number, runs: number): Row {
+/** How a child runs the program: `ts` through ts-node (as `pulumi preview` runs index.ts), or `js`: compiled. */
+type Mode = "ts" | "js";
+
+function runCase(dir: string, nodes: number, services: number, runs: number, mode: Mode): Row {
   const out: Row["runs"] = [];
+  const args =
+    mode === "ts"
+      ? ["-r", "ts-node/register/transpile-only", __filename, "--child", dir]
+      : [COMPILED_CHILD, "--child", dir];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
-    const p = spawnSync(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", __filename, "--child", dir],
-      { cwd: ROOT, encoding: "utf8", env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" } },
-    );
+    const p = spawnSync(process.execPath, args, {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+    });
     const wallMs = performance.now() - t0;
     const line = (p.stdout ?? "").split("\n").find((l) => l.startsWith("RESULT "));
     if (p.status !== 0 || !line) {
@@ -272,12 +316,14 @@ function main(): void {
     throw new Error("--runs and --big-runs must be positive integers");
   const all: [number, number][] = [];
   for (const n of [3, 30, 300]) for (const s of [10, 100, 300]) all.push([n, s]);
+  const mode: Mode = process.argv.includes("--ts") ? "ts" : "js";
+  if (mode === "js") buildCompiled();
   const only = option("--cases", "");
   const cases = only ? only.split(",").map((c) => c.split("x").map(Number) as [number, number]) : all;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-bench-planning-"));
   const started = performance.now();
   console.log(
-    `planning under mocks (preview), ${runs} runs per case (${bigRuns} for 300 nodes); node ${process.version}, ` +
+    `planning under mocks (preview), ${mode === "ts" ? "TypeScript through ts-node" : "compiled JS (dist/)"}, ${runs} runs per case (${bigRuns} for 300 nodes); node ${process.version}, ` +
       `${os.cpus().length} CPUs; load average ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
   );
   console.log(
@@ -290,7 +336,7 @@ function main(): void {
       const dir = path.join(base, `${nodes}x${services}`);
       fs.mkdirSync(dir);
       fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(writeCase(dir, nodes, services)));
-      const row = runCase(dir, nodes, services, nodes >= 300 ? bigRuns : runs);
+      const row = runCase(dir, nodes, services, nodes >= 300 ? bigRuns : runs, mode);
       rows.push(row);
       const r = row.runs;
       const col = (f: (x: Row["runs"][number]) => number, unit = 1000, digits = 2) =>
