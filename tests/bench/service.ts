@@ -216,6 +216,15 @@ async function waitForImage(docker: Docker, image: string, replicas: number, t0:
         startedAt: fresh.map((t) => Date.parse(t.Status.Timestamp ?? "") - t0).sort((a, b) => a - b),
       };
     }
+    // failure_action rollback (or pause): the update gave up, so the new image will not come.
+    const svc = (await docker.getService(SERVICE).inspect()) as {
+      UpdateStatus?: { State?: string; Message?: string };
+    };
+    const st = svc.UpdateStatus?.State ?? "";
+    if (st.startsWith("rollback") || st === "paused")
+      throw new Error(
+        `the update of ${SERVICE} to ${image} ended in ${st}: ${svc.UpdateStatus?.Message ?? ""}`,
+      );
     if (Date.now() > deadline) {
       const states = tasks.map((t) => `${t.Spec.ContainerSpec.Image} ${t.DesiredState}/${t.Status.State}`);
       throw new Error(`${SERVICE} did not converge on ${image} in ${CONVERGE_TIMEOUT_MS} ms: ${states}`);
