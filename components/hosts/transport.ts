@@ -218,6 +218,7 @@ function getClient(target: SshTarget): Promise<Client> {
   if (e.client) return Promise.resolve(e.client);
   if (!e.connecting) {
     e.connects++;
+    stats().connects++;
     e.connecting = connect(target).then(
       (client) => {
         e.client = client;
@@ -288,6 +289,114 @@ function runOnChannel(stream: ClientChannel, stdin: string | undefined): Promise
   });
 }
 
+/** Whether a command only reads (`read`) or may change something on the host (`mutating`). */
+export type CommandKind = "read" | "mutating";
+
+/**
+ * Classifies a shell command, conservatively: `read` only when every docker invocation in it is one that
+ * only reads (info, version, node inspect/ls/ps, service ls/ps/inspect, swarm join-token without --rotate)
+ * and nothing else in it writes (no redirection to a file, no mkdir/rm/mv/cp/touch/tee/kill/systemctl).
+ * Anything else, including an unknown command, counts as `mutating`.
+ */
+export function commandKind(command: string): CommandKind {
+  const readDocker = /^(info|version|node (inspect|ls|ps)|service (ls|ps|inspect)|swarm join-token)$/;
+  for (const m of command.matchAll(/\bdocker\s+([a-z-]+)(?:\s+([a-z-]+))?/g)) {
+    const sub = m[1] === "node" || m[1] === "service" || m[1] === "swarm" ? `${m[1]} ${m[2] ?? ""}` : m[1];
+    if (!readDocker.test(sub)) return "mutating";
+  }
+  if (/--rotate\b/.test(command)) return "mutating";
+  const unquoted = command.replace(/'[^']*'/g, "''").replace(/"[^"]*"/g, '""');
+  if (/>\s*(?!\/dev\/null|&)/.test(unquoted)) return "mutating";
+  // Every simple command must start with a program known to only read (shell keywords, assignments and case
+  // patterns aside).
+  const readPrograms = new Set([
+    "docker",
+    "true",
+    "false",
+    "echo",
+    "printf",
+    "cat",
+    "test",
+    "[",
+    "exit",
+    ":",
+  ]);
+  const keywords = new Set(["if", "then", "else", "elif", "fi", "esac", "in", "!", "do", "done"]);
+  for (const segment of unquoted.split(/&&|\|\||;;|[;|\n(){}`]|\$\(/)) {
+    const words = segment
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== "");
+    const skip = (w: string) =>
+      keywords.has(w) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(w) || /^\d*>(\/dev\/null|&\d)$/.test(w);
+    while (words.length > 0 && skip(words[0])) words.shift();
+    if (words.length === 0 || words[0] === "case" || words[0].includes("*")) continue;
+    if (words[0].startsWith("$") && words.length === 1) continue; // `$?` as an argument of exit
+    if (!readPrograms.has(words[0])) return "mutating";
+  }
+  return "read";
+}
+
+/** Commands sent and SSH connections opened by this process's SSH transports (for benchmarks and tests). */
+export interface TransportStats {
+  read: number;
+  mutating: number;
+  connects: number;
+  /** Per host name (SshTarget.host): commands of each kind. */
+  byHost: Record<string, { read: number; mutating: number }>;
+}
+
+function stats(): TransportStats {
+  const slot = Symbol.for("swarmform.transport.stats");
+  const g = globalThis as unknown as Record<symbol, TransportStats | undefined>;
+  if (!g[slot]) g[slot] = { read: 0, mutating: 0, connects: 0, byHost: {} };
+  return g[slot]!;
+}
+
+/** A copy of the counters since the last reset. */
+export function transportStats(): TransportStats {
+  const s = stats();
+  return {
+    read: s.read,
+    mutating: s.mutating,
+    connects: s.connects,
+    byHost: Object.fromEntries(Object.entries(s.byHost).map(([h, c]) => [h, { ...c }])),
+  };
+}
+
+export function resetTransportStats(): void {
+  const s = stats();
+  s.read = 0;
+  s.mutating = 0;
+  s.connects = 0;
+  s.byHost = {};
+}
+
+/** One command as the command log records it (the command text is cut; secrets never are in it: stdin carries them). */
+export interface CommandRecord {
+  host: string;
+  kind: CommandKind;
+  command: string;
+  start: number;
+  end?: number;
+}
+
+/**
+ * Counts a command; when `globalThis[Symbol.for("swarmform.transport.log")]` is an array (a benchmark sets
+ * it), also records it there, to be completed with its end time.
+ */
+function countCommand(host: string, command: string): CommandRecord | undefined {
+  const s = stats();
+  const kind = commandKind(command);
+  s[kind]++;
+  (s.byHost[host] ??= { read: 0, mutating: 0 })[kind]++;
+  const log = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.transport.log")];
+  if (!Array.isArray(log)) return undefined;
+  const rec: CommandRecord = { host, kind, command: command.slice(0, 80), start: Date.now() };
+  log.push(rec);
+  return rec;
+}
+
 /** Number of SSH connections opened so far for `user@address:port` (for tests: proves reuse). */
 export function sshConnectionCount(target: Pick<SshTarget, "address" | "port" | "user">): number {
   return pool().connections.get(poolKey(target as SshTarget))?.connects ?? 0;
@@ -305,33 +414,11 @@ export function sshTransport(target: SshTarget): Transport {
   return {
     host: target.host,
     async exec(command: string, stdin?: string): Promise<ExecResult> {
-      for (let attempt = 0; ; attempt++) {
-        let client: Client | undefined;
-        let started = false;
-        try {
-          return await withSession(target, async () => {
-            client = await getClient(target);
-            const stream = await new Promise<ClientChannel>((resolve, reject) =>
-              client!.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
-            );
-            started = true;
-            return runOnChannel(stream, stdin);
-          });
-        } catch (err) {
-          const message = (err as Error).message;
-          if (message.startsWith(what)) throw err; // the connection could not be made, already described
-          const reason = redact(message, target.privateKey);
-          if (started) throw new Error(`${what}: ${reason} (the command may have run)`);
-          if (attempt >= 1) throw new Error(`${what}: cannot start a command: ${reason}`);
-          // A dead connection is forgotten so that the next attempt reconnects; a live one (e.g. a refused
-          // channel) is kept for the other sessions on it.
-          if (/not connected|no response|ECONNRESET|EPIPE|closed|ended/i.test(message)) {
-            const entry = pool().connections.get(poolKey(target));
-            if (entry && entry.client === client) entry.client = undefined;
-            client?.end();
-          }
-          await new Promise((r) => setTimeout(r, 200));
-        }
+      const rec = countCommand(target.host, command);
+      try {
+        return await execOnce(command, stdin);
+      } finally {
+        if (rec) rec.end = Date.now();
       }
     },
     async close(): Promise<void> {
@@ -343,6 +430,37 @@ export function sshTransport(target: SshTarget): Transport {
       client?.end();
     },
   };
+
+  async function execOnce(command: string, stdin?: string): Promise<ExecResult> {
+    for (let attempt = 0; ; attempt++) {
+      let client: Client | undefined;
+      let started = false;
+      try {
+        return await withSession(target, async () => {
+          client = await getClient(target);
+          const stream = await new Promise<ClientChannel>((resolve, reject) =>
+            client!.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
+          );
+          started = true;
+          return runOnChannel(stream, stdin);
+        });
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message.startsWith(what)) throw err; // the connection could not be made, already described
+        const reason = redact(message, target.privateKey);
+        if (started) throw new Error(`${what}: ${reason} (the command may have run)`);
+        if (attempt >= 1) throw new Error(`${what}: cannot start a command: ${reason}`);
+        // A dead connection is forgotten so that the next attempt reconnects; a live one (e.g. a refused
+        // channel) is kept for the other sessions on it.
+        if (/not connected|no response|ECONNRESET|EPIPE|closed|ended/i.test(message)) {
+          const entry = pool().connections.get(poolKey(target));
+          if (entry && entry.client === client) entry.client = undefined;
+          client?.end();
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
 }
 
 /** A Transport that runs commands locally via `/bin/sh -c`, with `env` added to the environment. */

@@ -3,7 +3,7 @@
 // Serialization: the dynamic provider captures these functions. They use no module-level mutable
 // state (the test event log lives on globalThis) and require node modules inside function bodies.
 
-import { sshTransport, Transport } from "../hosts/transport";
+import { commandKind, sshTransport, Transport } from "../hosts/transport";
 import {
   Availability,
   blockingTasks,
@@ -18,11 +18,13 @@ import {
   NodeRole,
   nodeUpdateCommand,
   parseNodeInspect,
+  parseNodeInspectAll,
   parseNodeList,
   parseSwarmInfo,
   parseTasks,
   quorumAfter,
   scrub,
+  selfConvergeScript,
   servicesNotConverged,
   sq,
   SwarmInfo,
@@ -122,8 +124,11 @@ export async function run(
 ): Promise<string> {
   let r;
   const t0 = Date.now();
+  const mutating = commandKind(command) === "mutating";
+  if (mutating) forgetViews();
   try {
     r = await transportFor(n, ctx).exec(command, stdin);
+    if (mutating) forgetViews();
     trace(n.name, command, t0, r.code);
   } catch (err) {
     trace(n.name, command, t0, -1);
@@ -140,7 +145,23 @@ export async function run(
 
 /** The node's own view of its swarm membership (throws if SSH or docker do not answer). */
 export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
-  return parseSwarmInfo(await run(n, ctx, "docker info", "docker info --format '{{json .Swarm}}'"));
+  // Concurrent asks for the same host (parallel creates probing the same managers) share one command while it
+  // runs; one that starts after a mutating command sends its own (forgetViews clears the map).
+  const key = `info:${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
+  const cache = views();
+  const hit = cache.get(key);
+  if (hit && hit.at === undefined) return (await hit.view)!.info;
+  const entry: ViewEntry = {
+    view: run(n, ctx, "docker info", "docker info --format '{{json .Swarm}}'").then((out) => ({
+      info: parseSwarmInfo(out),
+    })),
+  };
+  cache.set(key, entry);
+  const done = () => {
+    if (cache.get(key) === entry) cache.delete(key);
+  };
+  entry.view.then(done, done);
+  return (await entry.view)!.info;
 }
 
 /** One attempt: the node's swarm info, or undefined if SSH or the docker daemon do not answer. */
@@ -150,6 +171,90 @@ export async function probe(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo | undefined
   } catch {
     return undefined;
   }
+}
+
+/** What one read of a host shows: its own swarm info and, on a manager, every node and the join tokens. */
+export interface HostView {
+  readonly info: SwarmInfo;
+  /** Every node of the swarm, as this host sees them: only on a manager that could list them. */
+  readonly nodes?: readonly NodeObservation[];
+  /** Only on a manager that could read them. Secret. */
+  readonly tokens?: { readonly manager: string; readonly worker: string };
+}
+
+/** One command: the swarm info; on a manager, then every node (`@nodes`) and the two join tokens (`@tokens`). */
+export const VIEW_COMMAND =
+  `i=$(docker info --format '{{json .Swarm}}') || exit $?; printf '%s\\n' "$i"; ` +
+  `case "$i" in *'"ControlAvailable":true'*) echo @nodes; docker node inspect $(docker node ls -q) 2>/dev/null; ` +
+  `echo @tokens; docker swarm join-token -q manager 2>/dev/null; docker swarm join-token -q worker 2>/dev/null;; esac`;
+
+/** Parses the output of VIEW_COMMAND; the parts a manager could not read are left out. */
+export function parseHostView(out: string): HostView {
+  const lines = out.split("\n");
+  const at = (marker: string) => lines.indexOf(marker);
+  const iNodes = at("@nodes");
+  const iTokens = at("@tokens");
+  const info = parseSwarmInfo(lines[0]);
+  let nodes: NodeObservation[] | undefined;
+  let tokens: { manager: string; worker: string } | undefined;
+  if (iNodes > 0) {
+    try {
+      nodes = parseNodeInspectAll(lines.slice(iNodes + 1, iTokens > iNodes ? iTokens : undefined).join("\n"));
+    } catch {
+      nodes = undefined;
+    }
+  }
+  if (iTokens > 0) {
+    const [manager, worker] = lines.slice(iTokens + 1).map((l) => l.trim());
+    if (/^SWMTKN-/.test(manager ?? "") && /^SWMTKN-/.test(worker ?? "")) tokens = { manager, worker };
+  }
+  return { info, nodes, tokens };
+}
+
+/** How long a host view is reused after it arrived (reads of one refresh run within this window). */
+const VIEW_TTL_MS = 1000;
+
+interface ViewEntry {
+  view: Promise<HostView | undefined>;
+  /** When the view arrived; unset while in flight. */
+  at?: number;
+}
+
+function views(): Map<string, ViewEntry> {
+  const slot = Symbol.for("swarmform.swarm.views");
+  const g = globalThis as unknown as Record<symbol, Map<string, ViewEntry> | undefined>;
+  if (!g[slot]) g[slot] = new Map();
+  return g[slot]!;
+}
+
+/** Drops every cached host view: called around each mutating command this process sends. */
+export function forgetViews(): void {
+  views().clear();
+}
+
+/**
+ * The host's view (one command), or undefined if SSH or docker do not answer. Shared by every resource of
+ * this process while in flight and for VIEW_TTL_MS after: the reads of one refresh send one command per host.
+ * Any mutating command sent through run/managerExec drops the cache. Only `read` uses it.
+ */
+export function hostView(n: NodeSsh, ctx: Ctx): Promise<HostView | undefined> {
+  const key = `${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
+  const cache = views();
+  const hit = cache.get(key);
+  if (hit && (hit.at === undefined || Date.now() - hit.at < VIEW_TTL_MS)) return hit.view;
+  const entry: ViewEntry = {
+    view: run(n, ctx, "docker info", VIEW_COMMAND).then(
+      (out) => {
+        const v = parseHostView(out);
+        rememberTokens(v.info.clusterId, v.tokens);
+        return v;
+      },
+      () => undefined,
+    ),
+  };
+  void entry.view.then(() => (entry.at = Date.now()));
+  cache.set(key, entry);
+  return entry.view;
 }
 
 /** Waits (bounded by readySeconds) until SSH and the docker daemon answer. */
@@ -225,14 +330,17 @@ export async function requireManager(
  */
 export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?: string) {
   const deadline = Date.now() + 30000;
+  const mutating = commandKind(command) === "mutating";
   for (;;) {
     let r;
     const t0 = Date.now();
+    if (mutating) forgetViews();
     try {
       r = await transportFor(m.node, ctx).exec(command, stdin);
     } catch (err) {
       r = { stdout: "", stderr: (err as Error).message, code: 255 };
     }
+    if (mutating) forgetViews();
     trace(m.node.name, command, t0, r.code);
     if (r.code === 0 || Date.now() >= deadline) return r;
     // A failed precondition (e.g. "node ... is not down and can't be removed") will not pass by waiting:
@@ -286,6 +394,24 @@ export async function inspectNode(
   return parseNodeInspect(r.stdout);
 }
 
+/** Join tokens by swarm id, shared by the resources of this process (memory only, never logged). */
+function tokenCache(): Map<string, { manager: string; worker: string }> {
+  const slot = Symbol.for("swarmform.swarm.tokens");
+  const g = globalThis as unknown as Record<
+    symbol,
+    Map<string, { manager: string; worker: string }> | undefined
+  >;
+  if (!g[slot]) g[slot] = new Map();
+  return g[slot]!;
+}
+
+function rememberTokens(
+  swarmId: string | undefined,
+  tokens: { manager: string; worker: string } | undefined,
+) {
+  if (swarmId && tokens) tokenCache().set(swarmId, tokens);
+}
+
 export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: string; worker: string }> {
   const out = await onManager(
     m,
@@ -294,41 +420,80 @@ export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: stri
     "docker swarm join-token -q manager && docker swarm join-token -q worker",
   );
   const [manager, worker] = out.trim().split("\n");
-  return { manager: manager.trim(), worker: (worker ?? "").trim() };
+  const tokens = { manager: manager.trim(), worker: (worker ?? "").trim() };
+  rememberTokens(m.info.clusterId, tokens);
+  return tokens;
 }
 
 const INFO = "docker info --format '{{json .Swarm}}'";
 
-/** `docker swarm init`, then the node's swarm info (one round trip). */
+/** What a node wants right after it became a member (labels and availability). */
+export interface SelfDesired {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly availability: Availability;
+}
+
+/** The swarm info after init or join, plus (when it could label itself) the node as it is now. */
+export type JoinedInfo = SwarmInfo & { readonly node?: NodeObservation };
+
+/**
+ * `docker swarm init`, then, in the same round trip, the node's labels and availability, its swarm info, its
+ * node and the join tokens (kept for the joins that follow, in this process only).
+ */
 export async function initSwarm(
   n: NodeSsh,
   ctx: Ctx,
   advertise: string,
   init: InitOptions,
-): Promise<SwarmInfo> {
+  desired: SelfDesired = { labels: {}, availability: "active" },
+): Promise<JoinedInfo & { readonly tokens?: { manager: string; worker: string } }> {
   event(n.name, "init");
-  const out = await run(n, ctx, "docker swarm init", `${initCommand(advertise, init)} >/dev/null && ${INFO}`);
-  return parseSwarmInfo(lastLine(out));
+  const out = await run(
+    n,
+    ctx,
+    "docker swarm init",
+    `${initCommand(advertise, init)} >/dev/null && { ${selfConvergeScript(desired.labels, desired.availability)}` +
+      `echo @tokens; docker swarm join-token -q manager 2>/dev/null; docker swarm join-token -q worker 2>/dev/null; true; }`,
+  );
+  const v = parseHostView(out);
+  rememberTokens(v.info.clusterId, v.tokens);
+  return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
 }
 
-function lastLine(text: string): string {
-  const lines = text.trim().split("\n");
-  return lines[lines.length - 1];
-}
-
-/** Joins `n` to the swarm of manager `m` with a fresh token for `role` (the token goes over stdin). */
+/**
+ * Joins `n` to the swarm of manager `m` with a token for `role` (over stdin; the one this process already
+ * holds for that swarm, else a fresh one). A manager then sets its own labels and availability in the same
+ * round trip (`desired`); a worker cannot, its caller does that through `m`.
+ */
 export async function joinSwarm(
   n: NodeSsh,
   ctx: Ctx,
   m: Manager,
   role: NodeRole,
   advertise: string,
-): Promise<SwarmInfo> {
+  desired?: SelfDesired,
+): Promise<JoinedInfo> {
   event(n.name, `join-${role}`);
-  const token = (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
+  const swarmId = m.info.clusterId ?? "";
+  const fresh = async () =>
+    (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
+  const cached = swarmId ? tokenCache().get(swarmId)?.[role] : undefined;
   const join = joinCommand(advertise, managerJoinAddr(m.info.nodeAddr));
-  const out = await run(n, ctx, "docker swarm join", `${join} >/dev/null && ${INFO}`, token);
-  return parseSwarmInfo(lastLine(out));
+  const command =
+    role === "manager" && desired
+      ? `${join} >/dev/null && { ${selfConvergeScript(desired.labels, desired.availability)}true; }`
+      : `${join} >/dev/null && ${INFO}`;
+  let out: string;
+  try {
+    out = await run(n, ctx, "docker swarm join", command, cached ?? (await fresh()));
+  } catch (err) {
+    // A token rotated since it was cached: the join was refused, so it is safe to try once more.
+    if (!cached || !/token/i.test((err as Error).message)) throw err;
+    tokenCache().delete(swarmId);
+    out = await run(n, ctx, "docker swarm join", command, await fresh());
+  }
+  const v = parseHostView(out);
+  return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId) };
 }
 
 /**

@@ -273,6 +273,13 @@ export function parseNodeInspect(json: string): NodeObservation {
   };
 }
 
+/** `docker node inspect <id>...` of several nodes (a JSON array). */
+export function parseNodeInspectAll(json: string): NodeObservation[] {
+  const parsed = JSON.parse(json.trim()) as unknown;
+  if (!Array.isArray(parsed)) throw new Error("docker node inspect: expected a JSON array");
+  return parsed.map((n) => parseNodeInspect(JSON.stringify(n)));
+}
+
 /** `docker node ls --format '{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}'`. */
 export interface NodeListEntry {
   readonly id: string;
@@ -376,6 +383,25 @@ export function nodeUpdateCommand(
   if (change.availability) args.push(`--availability ${change.availability}`);
   if (args.length === 0) return undefined;
   return `docker node update ${args.join(" ")} ${sq(nodeId)}`;
+}
+
+/**
+ * Shell text, run on a manager right after it initialised or joined, that sets the desired labels and
+ * availability on itself (a fresh node has no labels and is active), then prints its swarm info, `@nodes` and
+ * its own `docker node inspect`. A failed update is not fatal here: the inspect shows what is missing, and the
+ * caller converges the rest through another manager.
+ */
+export function selfConvergeScript(
+  labels: Readonly<Record<string, string>>,
+  availability: Availability,
+): string {
+  const update = nodeUpdateCommand("@ID@", {
+    ...labelChanges({}, labels),
+    availability: availability !== "active" ? availability : undefined,
+  });
+  const id = `id=$(docker info --format '{{.Swarm.NodeID}}'); `;
+  const upd = update ? `${update.replace(sq("@ID@"), '"$id"')} >/dev/null 2>&1; ` : "";
+  return `${id}${upd}docker info --format '{{json .Swarm}}'; echo @nodes; docker node inspect "$id" 2>/dev/null; `;
 }
 
 /** `host:2377` from a swarm NodeAddr (which has no port). */

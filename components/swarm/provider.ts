@@ -12,6 +12,7 @@ import {
   describeNode,
   drainAndWait,
   findManager,
+  hostView,
   initSwarm,
   inspectNode,
   joinSwarm,
@@ -165,6 +166,8 @@ interface Membership {
   readonly nodeId: string;
   /** How the node looks now, when known without asking (just joined). */
   readonly known?: NodeObservation;
+  /** The join tokens, when init just printed them. Secret. */
+  readonly tokens?: { manager: string; worker: string };
 }
 
 /** Makes the host a member of the swarm (init, join or adopt); returns the manager to use and the node id. */
@@ -211,21 +214,25 @@ async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<M
       await removeNode(m, ctx, self, staleNodeId, true);
     }
   }
+  // The desired labels and availability go with the init (or a manager's join): one round trip less.
+  const desired = { labels: p.labels ?? {}, availability: p.availability ?? "active" };
   if (!m) {
-    info = await initSwarm(
+    const { node, tokens, ...initInfo } = await initSwarm(
       self,
       ctx,
       advertise,
       p.init ?? { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "2160h0m0s" },
+      desired,
     );
     return {
-      m: { node: self, info, candidates: candidatesOf(p) },
-      nodeId: info.nodeId,
-      known: freshNode(info.nodeId, "manager"),
+      m: { node: self, info: initInfo, candidates: candidatesOf(p) },
+      nodeId: initInfo.nodeId,
+      known: node ?? freshNode(initInfo.nodeId, "manager"),
+      tokens,
     };
   }
-  info = await joinSwarm(self, ctx, m, p.role, advertise);
-  return { m, nodeId: info.nodeId, known: freshNode(info.nodeId, p.role) };
+  const joined = await joinSwarm(self, ctx, m, p.role, advertise, desired);
+  return { m, nodeId: joined.nodeId, known: joined.node ?? freshNode(joined.nodeId, p.role) };
 }
 
 function outputsOf(
@@ -336,17 +343,45 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: SwarmNodeInputs) {
-    const { m, nodeId, known } = await ensureMember(inputs);
-    const [obs, tokens] = await Promise.all([converge(m, inputs, nodeId, known), tokensFor(inputs, m)]);
+    const { m, nodeId, known, tokens: initTokens } = await ensureMember(inputs);
+    const [obs, tokens] = await Promise.all([
+      converge(m, inputs, nodeId, known),
+      initTokens ?? tokensFor(inputs, m),
+    ]);
     return { id: inputs.name, outs: outputsOf(inputs, m, nodeId, obs, tokens) };
   },
 
   async read(id: string, props: SwarmNodeOutputs) {
     const ctx = ctxOf(props);
     const self = nodeSshOf(props);
-    const [m, info] = await Promise.all([requireManager(candidatesOf(props), ctx, self), probe(self, ctx)]);
-    const [obs, tokens] = await Promise.all([inspectNode(m, ctx, props.nodeId), tokensFor(props, m)]);
-    const outs = outputsOf(props, m, props.nodeId, obs, tokens);
+    // One command per host, shared by the reads of one refresh: the node's own view, and a manager's view of
+    // every node (the first candidate, in order, that is a manager and could list the nodes).
+    const candidates = candidatesOf(props);
+    const [own, ...seen] = await Promise.all([
+      hostView(self, ctx),
+      ...candidates.map((c) => hostView(c, ctx)),
+    ]);
+    const i = seen.findIndex(
+      (v) =>
+        v?.info.localNodeState === "active" &&
+        v.info.controlAvailable &&
+        v.nodes !== undefined &&
+        (!props.bootstrap || v.tokens !== undefined),
+    );
+    let outs: SwarmNodeOutputs;
+    let info = own?.info;
+    if (i >= 0) {
+      const v = seen[i]!;
+      const m: Manager = { node: candidates[i], info: v.info, candidates };
+      const obs = props.nodeId ? v.nodes!.find((n) => n.id === props.nodeId) : undefined;
+      outs = outputsOf(props, m, props.nodeId, obs, props.bootstrap ? v.tokens! : NO_TOKENS);
+    } else {
+      // No manager could answer in one go (e.g. no leader right now): ask with retries, as create does.
+      const [m, probed] = await Promise.all([requireManager(candidates, ctx, self), probe(self, ctx)]);
+      const [obs, tokens] = await Promise.all([inspectNode(m, ctx, props.nodeId), tokensFor(props, m)]);
+      outs = outputsOf(props, m, props.nodeId, obs, tokens);
+      info = probed;
+    }
     // The node's own view wins when it answers: one that left (or re-joined elsewhere) is not a member.
     const selfSaysMember =
       info === undefined || (info.localNodeState === "active" && info.nodeId === props.nodeId);

@@ -1,24 +1,40 @@
 // Benchmark: swarm membership through the SwarmNode provider, on the multi-host testbed (run as root).
 //
-//   npm run bench:membership -- [--runs N]      (default 3 runs)
+//   npm run bench:membership -- [--runs N]      (default 5 runs)
 //
-// No Pulumi CLI runs here, so the provider's CRUD functions are called directly, in the order and with the
-// parallelism that `pulumi up` would use for the SwarmMembership component (membershipPlan: init first, then
-// the managers one at a time, the workers in parallel right after the init). Each run measures:
-//   1. converge 3 managers + 2 workers from nothing (check + create of every node);
-//   2. a no-op re-run: refresh (read) of every node, then check + diff, with nothing to change;
+// No Pulumi CLI runs here, so the provider's CRUD functions are called directly. Each run measures, side by side:
+//   1. converge 3 managers + 2 workers from nothing, three ways:
+//      a. as Swarmform runs it: check + create of every node in the order and with the parallelism that `pulumi up`
+//         uses for the SwarmMembership component (membershipPlan: init first, then the managers one at a time,
+//         the workers in parallel right after the init), every node's `managers` listing all hosts, as
+//         SwarmMembership passes them;
+//      b. the same creates, forced serial;
+//      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
+//         a new connection per command, no labels;
+//   2. a no-op re-run: refresh (read) of every node, then check + diff, with nothing to change; the commands it
+//      sends are counted through the Transport (read vs mutating);
 //   3. one join alone: the 6th host as a worker;
 //   4. safe removal of that worker (delete: drain, leave, node rm).
-// Between runs every host leaves the swarm (`docker swarm leave --force`). The SSH connection pool is emptied
-// before every step, so each step pays its own connection setups, as a separate `pulumi up` process would.
-// It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should.
+// Between converges every host leaves the swarm (`docker swarm leave --force`); the order of a/b/c rotates
+// from run to run. The SSH connection pool is emptied before every step, so each step pays its own connection
+// setups, as a separate `pulumi up` process would.
+// It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
+// (wrong members, a no-op that changes something or sends a mutating command).
 
 import * as pulumi from "@pulumi/pulumi";
+import { spawn } from "child_process";
 import type { HostSpec } from "../../components/config/types";
 import { membershipPlan } from "../../components/swarm/membershipPlan";
 import { NodeSsh } from "../../components/swarm/nodeOps";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
-import { closeAllTransports } from "../../components/hosts/transport";
+import {
+  closeAllTransports,
+  CommandRecord,
+  resetTransportStats,
+  transportStats,
+  TransportStats,
+} from "../../components/hosts/transport";
+import { initCommand, joinCommand } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
@@ -26,43 +42,40 @@ const INIT = { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpir
 const TIMEOUTS = { readySeconds: 60, drainSeconds: 120, connectSeconds: 5 };
 const MANAGERS = ["h1", "h2", "h3"];
 const WORKERS = ["h4", "h5"];
+const HOSTS = [...MANAGERS, ...WORKERS];
 const EXTRA = "h6";
 
-// The provider logs its steps (init, join-*, drain, leave, node-rm, ...) to this array when it exists.
+// The provider logs its steps (init, join-*, drain, leave, node-rm, ...) to this array when it exists, and the
+// Transport logs every command it sends to the second one.
 const EVENTS = Symbol.for("swarmform.swarm.events");
+const COMMANDS = Symbol.for("swarmform.transport.log");
 type Ev = { node: string; what: string; at: number };
-const g = globalThis as unknown as Record<symbol, Ev[]>;
-const takeEvents = (): Ev[] => {
-  const ev = g[EVENTS] ?? [];
-  g[EVENTS] = [];
+const g = globalThis as unknown as Record<symbol, unknown[]>;
+const take = <T>(slot: symbol): T[] => {
+  const ev = (g[slot] ?? []) as T[];
+  g[slot] = [];
   return ev;
 };
 
 const STEPS = [
-  {
-    key: "converge",
-    label: "converge 3+2 from nothing",
-    baseline: "plain ssh 8.6 s (parallel joins), 9.8 s (serial); Ansible role 159 s",
-  },
-  {
-    key: "noop",
-    label: "no-op re-run (read + diff x5)",
-    baseline: "Ansible role re-run 130 s",
-  },
-  { key: "join", label: "one join (6th host, worker)", baseline: "plain ssh 1.3 s" },
-  { key: "remove", label: "safe removal of one worker", baseline: "(none measured)" },
+  { key: "swarmform", label: "converge 3+2, as Swarmform runs it" },
+  { key: "serial", label: "converge 3+2, forced serial" },
+  { key: "raw", label: "converge 3+2, raw floor (ssh, parallel joins)" },
+  { key: "noop", label: "no-op re-run (read + diff x5)" },
+  { key: "join", label: "one join (6th host, worker)" },
+  { key: "remove", label: "safe removal of one worker" },
 ] as const;
 type StepKey = (typeof STEPS)[number]["key"];
 
 function parseRuns(argv: readonly string[]): number {
-  let runs = 3;
+  let runs = 5;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     let v: string | undefined;
     if (a === "--runs") v = argv[++i];
     else if (a.startsWith("--runs=")) v = a.slice("--runs=".length);
     else if (a === "-h" || a === "--help") {
-      console.log("usage: npm run bench:membership -- [--runs N]   (run as root; default 3 runs)");
+      console.log("usage: npm run bench:membership -- [--runs N]   (run as root; default 5 runs)");
       process.exit(0);
     } else throw new Error(`unknown argument "${a}" (usage: --runs N)`);
     if (v === undefined || !/^[1-9][0-9]*$/.test(v)) throw new Error(`--runs needs a positive integer`);
@@ -81,6 +94,24 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = process.hrtime.bigint();
   await fn();
   return Number((process.hrtime.bigint() - t0) / 1_000_000n);
+}
+
+/** Runs a program; rejects with its stderr when it exits non-zero. */
+function sh(cmd: string, args: readonly string[], stdin = ""): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out).toString())
+        : reject(new Error(`${cmd} exited ${code}: ${Buffer.concat(err).toString().trim().slice(0, 300)}`)),
+    );
+    child.stdin.end(stdin);
+  });
 }
 
 class Bench {
@@ -114,7 +145,7 @@ class Bench {
     };
   }
 
-  /** The inputs SwarmMembership gives a node (bootstrap = the first manager). */
+  /** The inputs SwarmMembership gives a node: bootstrap = the first manager, managers = every host. */
   inputs(h: HostSpec, bootstrap: boolean): SwarmNodeInputs {
     return {
       ...this.ssh(h.name),
@@ -124,7 +155,7 @@ class Bench {
       labels: { ...h.labels },
       bootstrap,
       init: bootstrap ? INIT : undefined,
-      managers: MANAGERS.map((m) => this.ssh(m)),
+      managers: HOSTS.map((m) => this.ssh(m)),
       expectedSwarmId: bootstrap ? undefined : this.state.h1?.swarmId,
       forceQuorumLoss: false,
       timeouts: TIMEOUTS,
@@ -132,9 +163,7 @@ class Bench {
   }
 
   desired(): Record<string, SwarmNodeInputs> {
-    return Object.fromEntries(
-      [...MANAGERS, ...WORKERS].map((h) => [h, this.inputs(this.hostSpec(h), h === MANAGERS[0])]),
-    );
+    return Object.fromEntries(HOSTS.map((h) => [h, this.inputs(this.hostSpec(h), h === MANAGERS[0])]));
   }
 
   async create(host: string, news: SwarmNodeInputs): Promise<void> {
@@ -146,9 +175,9 @@ class Bench {
     this.state[host] = r.outs as SwarmNodeOutputs;
   }
 
-  /** Step 1: every node created, each as soon as the nodes it depends on are (as the Pulumi engine does). */
+  /** 1a: every node created as soon as the nodes it depends on are (as the Pulumi engine does). */
   async converge(): Promise<void> {
-    const plan = membershipPlan([...MANAGERS, ...WORKERS].map((h) => this.hostSpec(h)));
+    const plan = membershipPlan(HOSTS.map((h) => this.hostSpec(h)));
     const done: Record<string, Promise<void>> = {};
     done[plan.bootstrap.name] = this.create(plan.bootstrap.name, this.inputs(plan.bootstrap, true));
     for (const step of plan.steps) {
@@ -164,18 +193,67 @@ class Bench {
     if (failed) throw failed.reason;
   }
 
+  /** 1b: the same creates, one at a time, in the plan's order. */
+  async convergeSerial(): Promise<void> {
+    const plan = membershipPlan(HOSTS.map((h) => this.hostSpec(h)));
+    await this.create(plan.bootstrap.name, this.inputs(plan.bootstrap, true));
+    for (const step of plan.steps) await this.create(step.host.name, this.inputs(step.host, false));
+  }
+
+  /** Arguments of the `ssh` client for a host: the testbed's key and known_hosts, no user config. */
+  sshArgs(host: string): string[] {
+    const s = this.ssh(host);
+    return [
+      "-F",
+      "/dev/null",
+      "-i",
+      this.tb.privateKeyPath,
+      "-o",
+      `UserKnownHostsFile=${this.tb.knownHostsPath}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "BatchMode=yes",
+      "-p",
+      String(s.port ?? 22),
+      `root@${s.address}`,
+    ];
+  }
+
+  /** 1c: the raw floor: init, tokens, then the four joins in parallel, each command on a new connection. */
+  async convergeRaw(): Promise<void> {
+    const boot = this.ssh(MANAGERS[0]);
+    await sh("ssh", [...this.sshArgs(boot.name), initCommand(boot.address, INIT)]);
+    const [manager, worker] = (
+      await sh("ssh", [
+        ...this.sshArgs(boot.name),
+        "docker swarm join-token -q manager && docker swarm join-token -q worker",
+      ])
+    )
+      .trim()
+      .split("\n");
+    await Promise.all(
+      HOSTS.slice(1).map((h) =>
+        sh(
+          "ssh",
+          [...this.sshArgs(h), joinCommand(this.ssh(h).address, `${boot.address}:2377`)],
+          MANAGERS.includes(h) ? manager : worker,
+        ),
+      ),
+    );
+  }
+
   /** Step 2: refresh every node in parallel, then check + diff each against the same desired inputs. */
   async noop(): Promise<void> {
     const desired = this.desired();
-    const hosts = Object.keys(desired);
     await Promise.all(
-      hosts.map(async (h) => {
+      HOSTS.map(async (h) => {
         const r = await provider.read!(h, this.state[h]);
         this.state[h] = r.props as SwarmNodeOutputs;
       }),
     );
     const diffs = await Promise.all(
-      hosts.map(async (h) => {
+      HOSTS.map(async (h) => {
         const c = await provider.check!(this.state[h], desired[h]);
         const d = await provider.diff!(h, this.state[h], c.inputs as SwarmNodeInputs);
         return { h, member: this.state[h].member, changes: d.changes, replaces: d.replaces ?? [] };
@@ -194,15 +272,27 @@ class Bench {
     delete this.state[EXTRA];
   }
 
-  async sh(host: string, command: string): Promise<string> {
+  async exec(host: string, command: string): Promise<string> {
     const r = await this.tb.exec(host, command);
     if (r.code !== 0) throw new Error(`${host}: \`${command}\` exited ${r.code}: ${r.stderr.trim()}`);
     return r.stdout;
   }
 
-  /** Hostnames in the swarm, as the first manager sees them. */
+  /** Hostnames in the swarm, as the first manager sees them, and the labels it set. */
   async members(): Promise<string[]> {
-    return (await this.sh(MANAGERS[0], "docker node ls --format '{{.Hostname}}'"))
+    return (await this.exec(MANAGERS[0], "docker node ls --format '{{.Hostname}}'"))
+      .split("\n")
+      .filter((l) => l !== "")
+      .sort();
+  }
+
+  async labels(): Promise<string[]> {
+    return (
+      await this.exec(
+        MANAGERS[0],
+        "docker node inspect $(docker node ls -q) --format '{{.Description.Hostname}}={{.Spec.Labels.zone}}'",
+      )
+    )
       .split("\n")
       .filter((l) => l !== "")
       .sort();
@@ -212,7 +302,7 @@ class Bench {
   async teardown(): Promise<void> {
     await Promise.all(this.tb.hosts.map((h) => this.tb.exec(h.name, "docker swarm leave --force")));
     for (const h of this.tb.hosts) {
-      const st = (await this.sh(h.name, "docker info --format '{{.Swarm.LocalNodeState}}'")).trim();
+      const st = (await this.exec(h.name, "docker info --format '{{.Swarm.LocalNodeState}}'")).trim();
       if (st !== "inactive") throw new Error(`teardown: ${h.name} is still "${st}" after leave --force`);
     }
     for (const k of Object.keys(this.state)) delete this.state[k];
@@ -224,25 +314,61 @@ function expectSame(what: string, got: readonly string[], want: readonly string[
     throw new Error(`${what}: expected [${want.join(", ")}], got [${got.join(", ")}]`);
 }
 
-function printTable(results: Record<StepKey, number[]>, runs: number): void {
-  const head = ["step", ...Array.from({ length: runs }, (_, i) => `run ${i + 1}`), "median", "baseline"];
-  const rows = STEPS.map((s) => [
-    s.label,
-    ...results[s.key].map((ms) => String(ms)),
-    String(Math.round(median(results[s.key]))),
-    s.baseline,
-  ]);
+function table(head: string[], rows: string[][]): void {
   const widths = head.map((_, c) => Math.max(...[head, ...rows].map((r) => r[c].length)));
   const line = (r: string[]) =>
     r
-      .map((cell, c) => (c === 0 || c === r.length - 1 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
       .join("  ")
       .trimEnd();
-  console.log("");
-  console.log("Swarm membership through the SwarmNode provider (times in ms; baselines from DESIGN.md)");
   console.log(line(head));
   console.log(line(head.map((_, c) => "-".repeat(widths[c]))));
   for (const r of rows) console.log(line(r));
+}
+
+const fmt = (xs: readonly number[], digits = 0) =>
+  [median(xs), Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(digits));
+
+function printTables(results: Record<StepKey, number[]>, counts: TransportStats[], runs: number): void {
+  console.log("");
+  console.log(`Swarm membership on the testbed, ${runs} runs (times in ms; median, min, max)`);
+  table(
+    ["step", "median", "min", "max", ...Array.from({ length: runs }, (_, i) => `run ${i + 1}`)],
+    STEPS.map((s) => [s.label, ...fmt(results[s.key]), ...results[s.key].map(String)]),
+  );
+  const ratio = (a: StepKey, b: StepKey) => results[a].map((x, i) => x / results[b][i]);
+  console.log("");
+  console.log("Ratios, each measured within one run (median, min, max)");
+  table(
+    ["ratio", "median", "min", "max"],
+    [
+      ["Swarmform / raw floor", ...fmt(ratio("swarmform", "raw"), 2)],
+      ["Swarmform / forced serial", ...fmt(ratio("swarmform", "serial"), 2)],
+    ],
+  );
+  console.log("");
+  console.log("No-op re-run: remote commands counted through the Transport (per run)");
+  table(
+    ["run", "read", "mutating", "per node read", "SSH connects"],
+    counts.map((c, i) => [
+      String(i + 1),
+      String(c.read),
+      String(c.mutating),
+      (c.read / HOSTS.length).toFixed(1),
+      String(c.connects),
+    ]),
+  );
+}
+
+/** The commands of one step, with start and end in ms since the step began. */
+function timeline(t0: number, commands: readonly CommandRecord[], events: readonly Ev[]): string {
+  const lines = commands.map(
+    (c) =>
+      `  ${String(c.start - t0).padStart(5)} - ${String((c.end ?? NaN) - t0).padStart(5)}  ${c.host.padEnd(3)} ` +
+      `${c.kind === "read" ? "read    " : "mutating"}  ${c.command.replace(/\s+/g, " ").slice(0, 70)}`,
+  );
+  const steps = events.map((e) => `${e.node}:${e.what}@${e.at - t0}`).join(" ");
+  return `  steps: ${steps}\n${lines.join("\n")}`;
 }
 
 async function main(): Promise<void> {
@@ -270,44 +396,61 @@ async function main(): Promise<void> {
       StepKey,
       number[]
     >;
-    g[EVENTS] = [];
+    const counts: TransportStats[] = [];
+    let lastTimeline = "";
+    take(EVENTS);
+    take(COMMANDS);
 
     for (let run = 1; run <= runs; run++) {
-      if (run > 1) {
-        await b.teardown();
-      }
       const measure = async (key: StepKey, fn: () => Promise<void>) => {
         await closeAllTransports();
-        takeEvents();
+        take(EVENTS);
+        take<CommandRecord>(COMMANDS);
+        resetTransportStats();
         const t0 = Date.now();
         const ms = await timed(fn);
         results[key].push(ms);
-        return { t0, ev: takeEvents() };
+        return { t0, ev: take<Ev>(EVENTS), commands: take<CommandRecord>(COMMANDS), stats: transportStats() };
       };
+      const wantLabels = HOSTS.map((h) => `${h}=z${h.slice(1)}`);
 
-      const converge = await measure("converge", () => b.converge());
-      expectSame("members after converge", await b.members(), [...MANAGERS, ...WORKERS]);
-      const noop = await measure("noop", () => b.noop());
-      const changing = noop.ev.filter((e) =>
-        /init|join|promote|demote|node-update|drain|leave|rm/.test(e.what),
-      );
-      if (changing.length > 0)
-        throw new Error(`no-op re-run changed something: ${changing.map((e) => `${e.node}:${e.what}`)}`);
-      await measure("join", () => b.join());
-      expectSame("members after join", await b.members(), [...MANAGERS, ...WORKERS, EXTRA]);
-      const removal = await measure("remove", () => b.remove());
-      expectSame("members after removal", await b.members(), [...MANAGERS, ...WORKERS]);
-
-      // Provider steps, each with its start in ms since the step began.
-      const seq = (m: { t0: number; ev: Ev[] }) =>
-        m.ev.map((e) => `${e.node}:${e.what}@${e.at - m.t0}`).join(" ");
+      const ways: Record<"swarmform" | "serial" | "raw", () => Promise<void>> = {
+        swarmform: async () => {
+          const m = await measure("swarmform", () => b.converge());
+          expectSame("members after converge", await b.members(), HOSTS);
+          expectSame("labels after converge", await b.labels(), wantLabels);
+          lastTimeline = `converge as Swarmform runs it, run ${run}:\n${timeline(m.t0, m.commands, m.ev)}`;
+          const noop = await measure("noop", () => b.noop());
+          if (noop.stats.mutating > 0)
+            throw new Error(`no-op re-run sent ${noop.stats.mutating} mutating command(s)`);
+          counts.push(noop.stats);
+          await measure("join", () => b.join());
+          expectSame("members after join", await b.members(), [...HOSTS, EXTRA]);
+          await measure("remove", () => b.remove());
+          expectSame("members after removal", await b.members(), HOSTS);
+        },
+        serial: async () => {
+          await measure("serial", () => b.convergeSerial());
+          expectSame("members after serial converge", await b.members(), HOSTS);
+          expectSame("labels after serial converge", await b.labels(), wantLabels);
+        },
+        raw: async () => {
+          await measure("raw", () => b.convergeRaw());
+          expectSame("members after raw converge", await b.members(), HOSTS);
+        },
+      };
+      const order = (["swarmform", "serial", "raw"] as const).map((_, i, a) => a[(i + run - 1) % a.length]);
+      for (const way of order) {
+        await b.teardown();
+        await ways[way]();
+      }
       console.log(
-        `run ${run}/${runs}: ` +
-          STEPS.map((s) => `${s.key} ${results[s.key][run - 1]} ms`).join(", ") +
-          `\n  converge steps: ${seq(converge)}\n  removal steps:  ${seq(removal)}`,
+        `run ${run}/${runs} (${order.join(", ")}): ` +
+          STEPS.map((s) => `${s.key} ${results[s.key][run - 1]} ms`).join(", "),
       );
     }
-    printTable(results, runs);
+    printTables(results, counts, runs);
+    console.log(`\nStep timeline (critical path) of one ${lastTimeline}`);
   } finally {
     await cleanup();
   }
