@@ -59,6 +59,10 @@ function table(head: string[], rows: string[][]): void {
 // Projection
 
 async function simulate(fixtureFile: string): Promise<void> {
+  if (!fs.existsSync(fixtureFile))
+    throw new Error(
+      `no latency fixture at ${fixtureFile}: run \`sudo npm run bench:scale -- --measure\` first`,
+    );
   const fx = JSON.parse(fs.readFileSync(fixtureFile, "utf8")) as LatencyFixture;
   console.log(`latencies from ${path.relative(process.cwd(), fixtureFile)}: ${fx.machine}, ${fx.measuredAt}`);
   const cpu0 = process.cpuUsage();
