@@ -158,6 +158,11 @@ export const clusterConfigSchema = strict({
         .regex(GO_DURATION, { error: "must be a Go duration, e.g. 2160h0m0s" })
         .default("2160h0m0s"),
       forceQuorumLoss: z.boolean({ error: "must be true or false" }).default(false),
+      maxParallelJoins: z
+        .number({ error: "must be a whole number >= 1 (nodes joining at once)" })
+        .int({ error: "must be a whole number >= 1 (nodes joining at once)" })
+        .min(1, { error: "must be a whole number >= 1 (nodes joining at once)" })
+        .default(10), // = DEFAULT_MAX_PARALLEL_JOINS (components/swarm/joinLimiter.ts; a unit test checks)
     }).prefault({}),
   }).prefault({}),
   networks: z.array(networkSchema, { error: "must be a list of networks" }).default([]),

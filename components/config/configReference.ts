@@ -106,6 +106,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "nodes.swarm.dataPathPort": "VXLAN data path port.",
   "nodes.swarm.certExpiry": "Node certificate validity, a Go duration.",
   "nodes.swarm.forceQuorumLoss": "Allow a change that leaves the managers without quorum.",
+  "nodes.swarm.maxParallelJoins":
+    "Most nodes joining the swarm at once in one pulumi up (each join is a certificate the leader signs); changing it updates no node.",
   networks:
     "Platform overlay networks (physical name <project>-<stack>_<name>); each must be used by something.",
   "networks[].name": "Logical name.",

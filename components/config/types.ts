@@ -69,6 +69,8 @@ export interface NodesSpec {
     readonly certExpiry: string;
     /** Allow a change that leaves the managers without quorum. Default false. */
     readonly forceQuorumLoss: boolean;
+    /** Most nodes joining the swarm at once (per `pulumi up`). Default 10; unset means the default. */
+    readonly maxParallelJoins?: number;
   };
 }
 

@@ -410,6 +410,16 @@ export function sshConnectionCount(target: Pick<SshTarget, "address" | "port" | 
  * and tries once more; when it is lost while the command runs, exec fails (the command may have run).
  */
 export function sshTransport(target: SshTarget): Transport {
+  const real = pooledSshTransport(target);
+  // Bench hook (tests/bench/scale.ts): when `globalThis[Symbol.for("swarmform.transport.wrap")]` is a
+  // function, it is given each SSH transport and its result is used instead (to time or replay commands).
+  const wrap = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.transport.wrap")];
+  return typeof wrap === "function"
+    ? (wrap as (t: SshTarget, real: Transport) => Transport)(target, real)
+    : real;
+}
+
+function pooledSshTransport(target: SshTarget): Transport {
   const what = describeTarget(target);
   return {
     host: target.host,

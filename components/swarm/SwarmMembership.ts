@@ -79,6 +79,7 @@ export class SwarmMembership extends pulumi.ComponentResource {
           managers,
           expectedSwarmId: bootstrap ? undefined : resources[plan.bootstrap.name].swarmId,
           forceQuorumLoss: args.swarm.forceQuorumLoss,
+          maxParallelJoins: args.swarm.maxParallelJoins,
           timeouts: args.timeouts,
         },
         { parent: this, dependsOn: [...dependsOn, ...(args.hostDependsOn?.[h.name] ?? [])] },

@@ -33,6 +33,7 @@ import {
   withDefaults,
   withSwarmLock,
 } from "./nodeOps";
+import { joinLimitProblem, withJoinSlot } from "./joinLimiter";
 import { Availability, classifyDiff, InitOptions, NodeObservation, NodeRole, removalSteps, sq } from "./plan";
 
 /** Inputs of a SwarmNode, as the provider sees them (plain values). */
@@ -70,6 +71,11 @@ export interface SwarmNodeInputs {
   /** Allow a demotion/removal that leaves the managers without quorum. Default false. */
   readonly forceQuorumLoss: boolean;
   readonly timeouts?: NodeTimeouts;
+  /**
+   * Most `docker swarm join`s into this swarm at once, across the SwarmNodes of one provider process
+   * (nodes.swarm.maxParallelJoins). Not compared by diff: changing it updates no node. Default 10.
+   */
+  readonly maxParallelJoins?: number;
 }
 
 /** State of a SwarmNode: its inputs, as refreshed by read, plus what the swarm assigned. */
@@ -231,7 +237,9 @@ async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<M
       tokens,
     };
   }
-  const joined = await joinSwarm(self, ctx, m, p.role, advertise, desired);
+  const joined = await withJoinSlot(m.info.clusterId ?? m.node.address, p.maxParallelJoins, () =>
+    joinSwarm(self, ctx, m, p.role, advertise, desired),
+  );
   return { m, nodeId: joined.nodeId, known: joined.node ?? freshNode(joined.nodeId, p.role) };
 }
 
@@ -326,6 +334,8 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
     for (const k of Object.keys(news.labels ?? {}))
       if (!/^[A-Za-z0-9][A-Za-z0-9._\-/]*$/.test(k))
         failures.push({ property: "labels", reason: `label key "${k}" has characters docker refuses` });
+    const limitProblem = joinLimitProblem(news.maxParallelJoins);
+    if (limitProblem) failures.push({ property: "maxParallelJoins", reason: limitProblem });
     void olds;
     return {
       inputs: { ...news, labels: news.labels ?? {}, availability: news.availability ?? "active" },

@@ -43,6 +43,7 @@ describe("defaults", () => {
         dataPathPort: 4789,
         certExpiry: "2160h0m0s",
         forceQuorumLoss: false,
+        maxParallelJoins: 10,
       },
     });
     expect(platform.traefik).toEqual({

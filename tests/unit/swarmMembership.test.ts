@@ -28,6 +28,7 @@ const SWARM = {
   dataPathPort: 4789,
   certExpiry: "2160h0m0s",
   forceQuorumLoss: false,
+  maxParallelJoins: 5,
 };
 
 describe("membershipPlan", () => {
@@ -128,6 +129,8 @@ describe("SwarmMembership under mocks", () => {
     expect(get("h2").init).toBeUndefined();
     expect(get("h3")).toMatchObject({ port: 2222, user: "ops" });
     expect(get("h5")).toMatchObject({ role: "worker", availability: "drain" });
+    // The bound on parallel joins reaches every node (the provider process enforces it per swarm).
+    for (const n of ["h1", "h2", "h3", "h4", "h5"]) expect(get(n).maxParallelJoins).toBe(5);
     // Every host, in config order: a promotion or demotion must not change the other nodes' inputs.
     expect(get("h4").managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h4", "h2", "h3", "h5"]);
   });
