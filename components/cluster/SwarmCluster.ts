@@ -11,9 +11,8 @@ import { platformNamespace, registryAddress } from "../workloads/platform";
 import { dockerProviderArgs } from "../workloads/provider";
 import { Registry } from "../workloads/Registry";
 import { Traefik } from "../workloads/Traefik";
-import { SwarmMembership as SwarmMembershipComponent } from "../swarm/SwarmMembership";
 import { LocalSwarm, NodeLabels } from "../swarm/nodeLabels";
-import { LibvirtNodes } from "../hosts/libvirt/LibvirtNodes";
+import { clusterNodes } from "./ClusterNodes";
 
 /**
  * The seam for swarm membership (components/swarm): once the swarm is formed, its manager endpoint feeds
@@ -263,33 +262,11 @@ export class SwarmCluster extends pulumi.ComponentResource {
   }
 
   private formSwarm(name: string, spec: ClusterSpec, config: pulumi.Config): SwarmMembership {
-    const privateKey = config.requireSecret("sshPrivateKey");
-    const libvirt = spec.nodes.source === "libvirt" ? spec.nodes.libvirt : undefined;
-    // Node source libvirt: each node's membership depends on its domain, so a node joins once its VM runs
-    // (waiting, bounded by bootTimeoutSeconds, until the guest answers on SSH) and, when the node is removed,
-    // it is drained and leaves the swarm before its VM is destroyed.
-    const vms = libvirt
-      ? new LibvirtNodes(
-          `${name}-vms`,
-          { project: spec.project, stack: spec.stack, hosts: spec.nodes.hosts, libvirt, privateKey },
-          { parent: this },
-        )
-      : undefined;
-    const swarm = new SwarmMembershipComponent(
-      `${name}-swarm`,
-      {
-        hosts: spec.nodes.hosts,
-        swarm: spec.nodes.swarm,
-        privateKey,
-        ...(vms
-          ? {
-              hostDependsOn: Object.fromEntries(Object.entries(vms.domains).map(([h, d]) => [h, [d]])),
-              timeouts: { readySeconds: libvirt!.bootTimeoutSeconds },
-            }
-          : {}),
-      },
+    const nodes = clusterNodes(
+      name,
+      { spec, privateKey: config.requireSecret("sshPrivateKey") },
       { parent: this },
     );
-    return { managerHost: swarm.managerEndpoint, ready: Object.values(swarm.nodeResources) };
+    return { managerHost: nodes.managerEndpoint, ready: nodes.ready };
   }
 }

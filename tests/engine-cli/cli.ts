@@ -63,16 +63,18 @@ export class PulumiProject {
     readonly root: string,
     readonly stack: string,
     bin: string,
+    /** The program folder (Pulumi.yaml, package.json, index.ts). Default: tests/engine-cli/fixture. */
+    fixture = FIXTURE,
   ) {
     this.dir = path.join(root, "project");
     fs.mkdirSync(this.dir, { recursive: true });
     fs.mkdirSync(path.join(root, "home"), { recursive: true });
     fs.mkdirSync(path.join(root, "state"), { recursive: true });
     for (const f of ["Pulumi.yaml", "package.json"])
-      fs.copyFileSync(path.join(FIXTURE, f), path.join(this.dir, f));
+      fs.copyFileSync(path.join(fixture, f), path.join(this.dir, f));
     // Links: the program keeps its real path (so its relative imports of components/ work), and packages
     // resolve from the repository's node_modules.
-    fs.symlinkSync(path.join(FIXTURE, "index.ts"), path.join(this.dir, "index.ts"));
+    fs.symlinkSync(path.join(fixture, "index.ts"), path.join(this.dir, "index.ts"));
     fs.symlinkSync(path.join(REPO, "node_modules"), path.join(this.dir, "node_modules"));
     this.env = {
       ...process.env,
@@ -142,9 +144,9 @@ export class PulumiProject {
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
-  static async create(stack: string, bin: string): Promise<PulumiProject> {
+  static async create(stack: string, bin: string, fixture = FIXTURE): Promise<PulumiProject> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "swarmform-engine-cli-"));
-    const p = new PulumiProject(root, stack, bin);
+    const p = new PulumiProject(root, stack, bin, fixture);
     try {
       await p.must(["stack", "init"]); // run() adds --stack
     } catch (e) {

@@ -32,6 +32,8 @@ export interface HypervisorInputs {
 export interface Host {
   readonly t: Transport;
   readonly name: string;
+  /** True when the hypervisor is this machine (no `ssh`): files are copied, not streamed. */
+  readonly local: boolean;
   /** Runs a command; throws (naming the hypervisor, `what` and stderr) on a non-zero exit. */
   run(what: string, command: string, stdin?: string): Promise<string>;
   /** Runs a command and returns its result whatever the exit code. */
@@ -76,6 +78,7 @@ export function hostOf(p: HypervisorInputs): Host {
   return {
     t,
     name: hv.name,
+    local: !hv.ssh,
     run,
     try: (command, stdin) => t.exec(command, stdin),
     virsh,
@@ -138,10 +141,15 @@ export async function tempDir(h: Host): Promise<string> {
 }
 
 /**
- * Copies a local file to `dest` on the hypervisor through the Transport (base64 in chunks on stdin: works
- * for a local shell and over SSH alike). Returns the file's sha256 as computed on the hypervisor.
+ * Copies a local file to `dest` on the hypervisor: with `cp` when the hypervisor is this machine, else through
+ * the Transport (base64 in chunks on stdin, over SSH; a 1 GB image streamed that way to a local shell took
+ * 13 min on a loaded 2-core machine). Returns the file's sha256 as computed on the hypervisor.
  */
 export async function uploadFile(h: Host, local: string, dest: string): Promise<string> {
+  if (h.local) {
+    await h.run(`copy to ${dest}`, `cp --sparse=always ${q(local)} ${q(dest)}`);
+    return sha256Of(h, dest);
+  }
   const fs = require("fs") as typeof import("fs");
   const CHUNK = 24 * 1024 * 1024;
   await h.run(`truncate ${dest}`, `: > ${q(dest)}`);
