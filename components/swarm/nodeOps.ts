@@ -289,9 +289,23 @@ export interface Manager {
   candidates?: readonly NodeSsh[];
 }
 
+/** Hosts this process last found to be an active manager with control available (`user@address:port`). */
+function knownManagers(): Set<string> {
+  const slot = Symbol.for("swarmform.swarm.knownManagers");
+  const g = globalThis as unknown as Record<symbol, Set<string> | undefined>;
+  if (!g[slot]) g[slot] = new Set();
+  return g[slot]!;
+}
+
+const hostKey = (n: NodeSsh) => `${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
+const isActiveManager = (info: SwarmInfo | undefined): info is SwarmInfo =>
+  !!info && info.localNodeState === "active" && info.controlAvailable;
+
 /**
- * The first of `candidates` (in order) that is an active manager with control available, probed in
- * parallel; `exclude` (a host name) is skipped.
+ * An active manager with control available among `candidates`; `exclude` (a host name) is skipped. A candidate
+ * this process already found to be a manager is probed alone first (every node lists every host as a
+ * candidate, so probing them all on every create and read would cost n² commands at n nodes); otherwise, or if
+ * it no longer is one, all candidates are probed in parallel and the first (in order) that is one is taken.
  */
 export async function findManager(
   candidates: readonly NodeSsh[],
@@ -299,11 +313,20 @@ export async function findManager(
   exclude?: string,
 ): Promise<Manager | undefined> {
   const list = candidates.filter((c) => c.name !== exclude);
+  const known = knownManagers();
+  const hinted = list.find((c) => known.has(hostKey(c)));
+  if (hinted) {
+    const info = await probe(hinted, ctx);
+    if (isActiveManager(info)) return { node: hinted, info, candidates: list };
+    known.delete(hostKey(hinted));
+  }
   const infos = await Promise.all(list.map((c) => probe(c, ctx)));
   for (let i = 0; i < list.length; i++) {
     const info = infos[i];
-    if (info && info.localNodeState === "active" && info.controlAvailable)
+    if (isActiveManager(info)) {
+      known.add(hostKey(list[i]));
       return { node: list[i], info, candidates: list };
+    } else known.delete(hostKey(list[i]));
   }
   return undefined;
 }

@@ -1,0 +1,89 @@
+// findManager: a host this process already found to be a manager is probed alone first, so n nodes that each
+// list every host as a candidate do not cost n² probes; a stale hint falls back to probing every candidate.
+// The SSH transport is replaced through the bench hook (swarmform.transport.wrap) by a fake swarm of hosts.
+import type { SshTarget, Transport } from "../../components/hosts/transport";
+import { Ctx, findManager, forgetViews, NodeSsh, withDefaults } from "../../components/swarm/nodeOps";
+
+const WRAP = Symbol.for("swarmform.transport.wrap");
+const g = globalThis as unknown as Record<symbol, unknown>;
+
+/** Host name -> is it an active manager with control available? Every `docker info` is counted per host. */
+let managers: Record<string, boolean>;
+let probes: string[];
+
+const fakeTransport = (t: SshTarget): Transport => ({
+  host: t.host,
+  async exec(command: string) {
+    if (!command.startsWith("docker info")) return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
+    probes.push(t.host);
+    const manager = managers[t.host] ?? false;
+    const swarm = {
+      NodeID: `id-${t.host}`,
+      LocalNodeState: "active",
+      ControlAvailable: manager,
+      Cluster: { ID: "c1" },
+    };
+    return { stdout: JSON.stringify(swarm) + "\n", stderr: "", code: 0 };
+  },
+  async close() {},
+});
+
+const hosts: NodeSsh[] = Array.from({ length: 10 }, (_, i) => ({
+  name: `h${i + 1}`,
+  address: `10.9.0.${i + 1}`,
+}));
+const ctx: Ctx = { privateKey: "unused", timeouts: withDefaults(undefined), forceQuorumLoss: false };
+
+beforeAll(() => {
+  g[WRAP] = (t: SshTarget) => fakeTransport(t);
+});
+afterAll(() => {
+  delete g[WRAP];
+});
+beforeEach(() => {
+  managers = { h2: true, h3: true };
+  probes = [];
+  g[Symbol.for("swarmform.swarm.knownManagers")] = undefined;
+  forgetViews();
+});
+
+test("the first search probes every candidate; later searches probe only the manager found", async () => {
+  const first = await findManager(hosts, ctx, "h1");
+  expect(first?.node.name).toBe("h2");
+  expect(probes).toHaveLength(9);
+
+  probes = [];
+  forgetViews();
+  for (const self of hosts.slice(3)) expect((await findManager(hosts, ctx, self.name))?.node.name).toBe("h2");
+  expect(probes).toEqual(Array(7).fill("h2"));
+});
+
+test("a manager that stopped being one is dropped and every candidate is probed again", async () => {
+  await findManager(hosts, ctx);
+  managers = { h3: true };
+  probes = [];
+  forgetViews();
+  const again = await findManager(hosts, ctx);
+  expect(again?.node.name).toBe("h3");
+  expect(probes[0]).toBe("h2");
+  expect(probes).toHaveLength(1 + hosts.length);
+});
+
+test("no manager among the candidates: undefined, and nothing is remembered", async () => {
+  managers = {};
+  expect(await findManager(hosts, ctx)).toBeUndefined();
+  probes = [];
+  forgetViews();
+  managers = { h5: true };
+  expect((await findManager(hosts, ctx))?.node.name).toBe("h5");
+  expect(probes).toHaveLength(hosts.length);
+});
+
+test("the excluded host is never the answer, even when it is the one remembered", async () => {
+  managers = { h2: true, h7: true };
+  await findManager(hosts, ctx);
+  probes = [];
+  forgetViews();
+  expect((await findManager(hosts, ctx, "h2"))?.node.name).toBe("h7");
+  expect(probes).not.toContain("h2");
+});
