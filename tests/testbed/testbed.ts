@@ -10,7 +10,6 @@
 
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as net from "net";
 import * as path from "path";
 import { ExecResult, SshTarget, Transport, sshTransport } from "../../components/hosts/transport";
@@ -354,24 +353,6 @@ async function fingerprint(pubKeyPath: string): Promise<string> {
   return (await must("ssh-keygen", ["-lf", pubKeyPath])).split(" ")[1];
 }
 
-/** The login shell's start-up files in root's home, which every command over SSH would source. */
-const SHELL_DOTFILES = [".bashrc", ".profile", ".bash_profile", ".bash_login"];
-
-/**
- * A prefix that runs sshd in its own mount namespace where root's shell start-up files are empty, so every
- * host starts like a fresh server: the commands over SSH (and their timings) never depend on this machine's own
- * dotfiles (a `pyenv init` in ~/.bashrc cost seconds per command under load). Mounts of the machine still
- * propagate in (slave). Empty when there is nothing to hide.
- */
-function cleanDotfiles(hostDir: string): string[] {
-  const present = SHELL_DOTFILES.map((f) => path.join(os.homedir(), f)).filter((f) => fs.existsSync(f));
-  if (present.length === 0) return [];
-  const empty = path.join(hostDir, "empty-dotfile");
-  fs.writeFileSync(empty, "");
-  const binds = present.map((f) => `mount --bind ${empty} ${f}`).join(" && ");
-  return ["unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c", `${binds} && exec "$0" "$@"`];
-}
-
 function sshdConfig(p: ReturnType<typeof hostPaths>, address: string, authorizedKeys: string): string {
   return [
     `ListenAddress ${address}:22`,
@@ -479,7 +460,7 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
   await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${host}.${name}`, "-f", p.hostKey]);
   fs.writeFileSync(p.sshdConfig, sshdConfig(p, address, authorizedKeys));
   fs.mkdirSync("/run/sshd", { recursive: true });
-  await must(enter[0], [...enter.slice(1), ...cleanDotfiles(p.dir), "/usr/sbin/sshd", "-f", p.sshdConfig]);
+  await must(enter[0], [...enter.slice(1), "/usr/sbin/sshd", "-f", p.sshdConfig]);
 
   await waitForDockerd(host, p, timeoutMs);
   await waitFor(`sshd of ${host} (${address}:22)`, timeoutMs, () => tcpOpen(address, 22));
