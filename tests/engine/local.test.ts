@@ -13,7 +13,7 @@
 //   no node fails `up` with the label, the config key and how to set it.
 // - Destroy (services removed, then LocalSwarm's delete) returns the engine to non-swarm mode; an engine that
 //   was a swarm before keeps its swarm and loses only the labels Swarmform set.
-// Stand-ins: Traefik, cAdvisor and the popcube images (scripts/standin-image.ts), as in platform.test.ts. Traefik
+// Stand-ins: Traefik, cAdvisor and the popcube images (tests/images/standin), as in platform.test.ts. Traefik
 // and Prometheus bind-mount the host's /var/run/docker.sock, which in the testbed is the shared engine's socket:
 // so Prometheus' swarm discovery is not checked here (platform.test.ts does, on the shared engine).
 import Docker from "dockerode";

@@ -9,7 +9,7 @@
 // Real vs stand-in:
 // - registry: Debian's docker-registry (distribution 2.8.2) as `registry:2.8.3`.
 // - prometheus, node-exporter: Debian's binaries (prometheus 2.42, node_exporter 1.5) under the program's tags.
-// - STAND-IN (busybox, scripts/standin-image.ts): Traefik (not packaged anywhere reachable: its labels are checked
+// - STAND-IN (busybox, tests/images/standin): Traefik (not packaged anywhere reachable: its labels are checked
 //   against Traefik's own reference in tests/unit), cAdvisor, and the application images (api, database,
 //   website) that live in a private registry. The stand-in stays up whatever it is asked to run, serves HTTP
 //   on the ports the services' healthchecks and Traefik labels name, and answers healthcheck commands such as

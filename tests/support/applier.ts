@@ -5,7 +5,6 @@
 // makes it throw: nothing is dropped silently. Provider defaults that the Engine API does not apply by itself
 // (config/secret file mode 0444, uid/gid 0) are applied as the provider documents them.
 import Docker from "dockerode";
-import { standinNeeds as standinNeedsOf } from "../../scripts/standin-image";
 
 /** One resource as a mock run of the program captured it (the shape of tests/support/mocks.ts). */
 export interface CapturedLike {
@@ -788,20 +787,31 @@ export function hostPortsOf(resources: readonly CapturedLike[]): { service: stri
  * What the stand-in image must do for the captured services that run it: the commands their entrypoint and
  * healthchecks name, and the HTTP ports/paths their healthchecks, published ports and Traefik labels use.
  */
-export function standinNeeds(services_: readonly CapturedLike[]): ReturnType<typeof standinNeedsOf> {
-  return standinNeedsOf(
-    services_.map((s) => {
-      const cs = containerSpecOf(s);
-      const entrypoint = cs.commands as string[] | undefined;
-      const healthcheck = asObj(cs.healthcheck).tests as string[] | undefined;
-      const lbPorts = Object.entries(labelsOf(s.inputs.labels))
-        .filter(([k]) => /^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$/.test(k))
-        .map(([, v]) => Number(v));
-      return {
-        ...(entrypoint ? { entrypoint } : {}),
-        ...(healthcheck ? { healthcheck } : {}),
-        ports: [...asList(asObj(s.inputs.endpointSpec).ports).map((p) => Number(p.targetPort)), ...lbPorts],
-      };
-    }),
-  );
+export function standinNeeds(services_: readonly CapturedLike[]): {
+  commands: string[];
+  httpPorts: number[];
+  httpPaths: string[];
+} {
+  const commands = new Set<string>();
+  const ports = new Set<number>();
+  const paths = new Set<string>();
+  for (const s of services_) {
+    const cs = containerSpecOf(s);
+    const entry = cs.commands as string[] | undefined;
+    if (entry?.length) commands.add(entry[0]);
+    const test = (asObj(cs.healthcheck).tests as string[] | undefined) ?? [];
+    if (test[0] === "CMD" && test[1]) commands.add(test[1]);
+    if (test[0] === "CMD-SHELL" && test[1]) commands.add(test[1].trim().split(/\s+/)[0]);
+    for (const m of test
+      .join(" ")
+      .matchAll(/https?:\/\/(?:localhost|127\.0\.0\.1)(?::(\d+))?(\/[^\s"']*)?/g)) {
+      ports.add(Number(m[1] ?? 80));
+      if (m[2]) paths.add(m[2]);
+    }
+    for (const p of asList(asObj(s.inputs.endpointSpec).ports)) ports.add(Number(p.targetPort));
+    for (const [k, v] of Object.entries(labelsOf(s.inputs.labels))) {
+      if (/^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$/.test(k)) ports.add(Number(v));
+    }
+  }
+  return { commands: [...commands], httpPorts: [...ports].sort((a, b) => a - b), httpPaths: [...paths] };
 }

@@ -1,29 +1,62 @@
 // Images for the engine tests, built with `docker import` from a root filesystem assembled in a temp dir:
 // no image can be pulled on this machine. Recipes and config files live in tests/images/.
-//  - stand-in: busybox-static plus scripts/standin/standin, which stays up whatever it is asked to run (the
-//    recipe is scripts/standin-image.ts, shared with `npm run images:local`). Used for images that are neither
-//    pullable nor packaged here (Traefik, cAdvisor, application images).
+//  - stand-in: busybox-static plus tests/images/standin/standin, which stays up whatever it is asked to run.
+//    Used for images that are neither pullable nor packaged here (Traefik, cAdvisor, application images).
 //  - registry: Debian's /usr/bin/docker-registry (the distribution registry 2.8), with the config of registry:2.
 //  - prometheus / node-exporter: Debian's /usr/bin/prometheus and /usr/bin/prometheus-node-exporter (the
 //    Prometheus web UI assets are left out: the HTTP API and /-/healthy work without them).
-import { copyFileSync, existsSync, mkdirSync, chmodSync, readdirSync, readFileSync, statSync } from "fs";
-import { createHash } from "crypto";
-import { dirname, join } from "path";
 import { execFileSync } from "child_process";
-import { dockerCli } from "./dockerd";
 import {
-  BUSYBOX,
-  buildStandin,
-  fillStandin,
-  importImage,
-  STANDIN_CHANGES,
-  StandinOptions,
-} from "../../scripts/standin-image";
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  chmodSync,
+  writeFileSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from "fs";
+import { createHash } from "crypto";
+import { tmpdir } from "os";
+import { dirname, join } from "path";
+import { dockerCli } from "./dockerd";
 
-export type { StandinOptions } from "../../scripts/standin-image";
 export type ImageKind = "standin" | "registry" | "prometheus" | "node-exporter";
 
 const RECIPES = join(__dirname, "..", "images");
+const BUSYBOX = "/usr/bin/busybox";
+const APPLETS = [
+  "sh",
+  "sleep",
+  "cat",
+  "ls",
+  "echo",
+  "wget",
+  "kill",
+  "mkdir",
+  "rm",
+  "env",
+  "true",
+  "nc",
+  "httpd",
+  "nslookup",
+  "ps",
+  "stat",
+];
+
+/** What the stand-in must do for the services that run it. */
+export interface StandinOptions {
+  /** Commands the services run (entrypoint overrides, healthcheck commands): linked to the stand-in. */
+  readonly commands?: readonly string[];
+  /** Ports on which the stand-in serves HTTP (busybox httpd), e.g. the ports its healthchecks query. */
+  readonly httpPorts?: readonly number[];
+  /** URL paths the stand-in answers with 200 (besides `/`), e.g. `/heartbeat`. */
+  readonly httpPaths?: readonly string[];
+}
+
 /** Which Debian package provides what each kind needs; the error when it is missing names it. */
 const NEEDS: Record<ImageKind, [string, string][]> = {
   standin: [[BUSYBOX, "busybox-static"]],
@@ -92,6 +125,22 @@ function copyExecutable(src: string, root: string, dest: string): void {
   copyLibs(src, root);
 }
 
+function baseRootfs(root: string): void {
+  for (const d of ["bin", "etc", "tmp", "var/run", "proc", "sys", "dev"])
+    mkdirSync(join(root, d), { recursive: true });
+  chmodSync(join(root, "tmp"), 0o1777);
+  copyFileSync(BUSYBOX, join(root, "bin/busybox"));
+  chmodSync(join(root, "bin/busybox"), 0o755);
+  for (const a of APPLETS) symlinkSync("busybox", join(root, "bin", a));
+  execFileSync("sh", [
+    "-c",
+    `echo 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false' > ${root}/etc/passwd`,
+  ]);
+  execFileSync("sh", ["-c", `echo 'root:x:0:\nnogroup:x:65534:' > ${root}/etc/group`]);
+}
+
+const RECIPE_LABEL = "swarmform.test.recipe";
+
 /** Hash of what goes into an image: kind, stand-in options, recipe files, and the binaries copied in. */
 function recipeHash(kind: ImageKind, standin: StandinOptions): string {
   const h = createHash("sha256").update(JSON.stringify({ kind, standin }));
@@ -106,17 +155,60 @@ function recipeHash(kind: ImageKind, standin: StandinOptions): string {
   return h.digest("hex").slice(0, 16);
 }
 
+/** A label of a local image, or undefined if there is no such image. */
+function imageLabel(ref: string, label: string): string | undefined {
+  try {
+    const out = dockerCli([
+      "image",
+      "inspect",
+      "--format",
+      `{{index .Config.Labels "${label}"}}`,
+      ref,
+    ]).trim();
+    return out && out !== "<no value>" ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Recipe {
   /** Fills the root filesystem. */
   fill(root: string): void;
   /** `docker import --change` lines. */
-  changes: readonly string[];
+  changes: string[];
 }
 
 function recipe(kind: ImageKind, standin: StandinOptions): Recipe {
   switch (kind) {
     case "standin":
-      return { fill: (root) => fillStandin(root, standin), changes: STANDIN_CHANGES };
+      return {
+        fill(root) {
+          copyFileSync(join(RECIPES, "standin/standin"), join(root, "standin"));
+          chmodSync(join(root, "standin"), 0o755);
+          // Commands the program names (e.g. `traefik`, `mysqladmin`) resolve to the stand-in too, unless
+          // busybox has them (`wget`).
+          for (const p of standin.commands ?? []) {
+            const dest = p.startsWith("/") ? p : `/usr/local/bin/${p}`;
+            if (existsSync(join(root, dest)) || existsSync(join(root, "bin", p))) continue;
+            mkdirSync(join(root, dirname(dest)), { recursive: true });
+            symlinkSync("/standin", join(root, dest));
+          }
+          mkdirSync(join(root, "etc/standin"), { recursive: true });
+          writeFileSync(
+            join(root, "etc/standin/http-ports"),
+            (standin.httpPorts ?? []).map((p) => `${p}\n`).join(""),
+          );
+          mkdirSync(join(root, "www"), { recursive: true });
+          writeFileSync(join(root, "www/index.html"), "stand-in\n");
+          for (const p of standin.httpPaths ?? []) {
+            const file = join(root, "www", p.replace(/^\/+/, ""));
+            if (file === join(root, "www") || p.endsWith("/")) continue;
+            mkdirSync(dirname(file), { recursive: true });
+            writeFileSync(file, "ok\n");
+          }
+        },
+        changes: ['ENTRYPOINT ["/standin"]', "ENV PATH=/usr/local/bin:/usr/bin:/bin"],
+      };
     case "registry":
       return {
         fill(root) {
@@ -168,12 +260,32 @@ function recipe(kind: ImageKind, standin: StandinOptions): Recipe {
  * `standin`: what the stand-in must do (only for kind `standin`). Returns the image id.
  */
 export function buildImage(kind: ImageKind, refs: readonly string[], standin: StandinOptions = {}): string {
+  if (refs.length === 0) throw new Error("buildImage: no reference to tag");
+  const pinned = refs.filter((r) => r.includes("@"));
+  if (pinned.length) throw new Error(`cannot build an image for a digest reference: ${pinned.join(", ")}`);
   requireFiles(kind);
-  const cli = (args: string[]) => dockerCli(args);
-  if (kind === "standin") return buildStandin(refs, standin, cli);
   // An image built from the same recipe, inputs and binaries is reused (no new import, no dangling image).
-  const r = recipe(kind, standin);
-  return importImage(refs, recipeHash(kind, standin), (root) => r.fill(root), r.changes, cli);
+  const hash = recipeHash(kind, standin);
+  const existing = imageLabel(refs[0], RECIPE_LABEL);
+  if (existing === hash) {
+    for (const ref of refs.slice(1)) dockerCli(["tag", refs[0], ref]);
+    return dockerCli(["image", "inspect", "--format", "{{.Id}}", refs[0]]).trim();
+  }
+  const root = mkdtempSync(join(tmpdir(), `swarmform-${kind}-`));
+  const tarFile = `${root}.tar`;
+  try {
+    baseRootfs(root);
+    const r = recipe(kind, standin);
+    r.fill(root);
+    execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", tarFile, "."]);
+    const changes = [...r.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
+    const id = dockerCli(["import", ...changes, tarFile, refs[0]]).trim();
+    for (const ref of refs.slice(1)) dockerCli(["tag", refs[0], ref]);
+    return id;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(tarFile, { force: true });
+  }
 }
 
 /** Builds every image in `refs`, grouped by kind (one import per kind). Returns ref -> kind. */
