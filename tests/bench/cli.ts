@@ -13,6 +13,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { median } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -52,10 +53,6 @@ function time(file: string, args: readonly string[]): Sample {
   return { wallMs, cpuMs: childCpuMs() - cpu0 };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const stats = (xs: number[]) =>
   [Math.min(...xs), median(xs), Math.max(...xs)].map((x) => (x / 1000).toFixed(3).padStart(6)).join(" / ");
 

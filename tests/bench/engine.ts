@@ -39,6 +39,7 @@ import { pulumiBin, PulumiProject } from "../engine-cli/cli";
 import { parseEvents, summaryOf } from "../engine-cli/output";
 import { run as must } from "../testbed/swarm";
 import { startTestbed, Testbed } from "../testbed/testbed";
+import { median, parseRuns } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
 const STACK = "bench";
@@ -78,29 +79,6 @@ const STEPS = [
 ] as const;
 type StepKey = (typeof STEPS)[number]["key"];
 type Times = Record<StepKey, number[]>;
-
-function parseRuns(argv: readonly string[]): number {
-  let runs = 5;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    let v: string | undefined;
-    if (a === "--runs") v = argv[++i];
-    else if (a.startsWith("--runs=")) v = a.slice("--runs=".length);
-    else if (a === "-h" || a === "--help") {
-      console.log("usage: npm run bench:engine -- [--runs N]   (run as root; default 5 runs)");
-      process.exit(0);
-    } else throw new Error(`unknown argument "${a}" (usage: --runs N)`);
-    if (v === undefined || !/^[1-9][0-9]*$/.test(v)) throw new Error(`--runs needs a positive integer`);
-    runs = Number(v);
-  }
-  return runs;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -293,7 +271,7 @@ function printTable(engine: Times, direct: Times, runs: number): void {
 }
 
 async function main(): Promise<void> {
-  const runs = parseRuns(process.argv.slice(2));
+  const runs = parseRuns(process.argv.slice(2), "engine");
   const bin = pulumiBin();
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;

@@ -36,6 +36,7 @@ import {
 } from "../../components/hosts/transport";
 import { initCommand, joinCommand } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
+import { median, parseRuns } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
 const INIT = { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpiry: "720h0m0s" };
@@ -66,29 +67,6 @@ const STEPS = [
   { key: "remove", label: "safe removal of one worker" },
 ] as const;
 type StepKey = (typeof STEPS)[number]["key"];
-
-function parseRuns(argv: readonly string[]): number {
-  let runs = 5;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    let v: string | undefined;
-    if (a === "--runs") v = argv[++i];
-    else if (a.startsWith("--runs=")) v = a.slice("--runs=".length);
-    else if (a === "-h" || a === "--help") {
-      console.log("usage: npm run bench:membership -- [--runs N]   (run as root; default 5 runs)");
-      process.exit(0);
-    } else throw new Error(`unknown argument "${a}" (usage: --runs N)`);
-    if (v === undefined || !/^[1-9][0-9]*$/.test(v)) throw new Error(`--runs needs a positive integer`);
-    runs = Number(v);
-  }
-  return runs;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -372,7 +350,7 @@ function timeline(t0: number, commands: readonly CommandRecord[], events: readon
 }
 
 async function main(): Promise<void> {
-  const runs = parseRuns(process.argv.slice(2));
+  const runs = parseRuns(process.argv.slice(2), "membership");
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>

@@ -26,6 +26,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { median } from "./stats";
 
 // In the compiled child (dist/tests/bench/planning.js), ROOT is dist/: it requires the compiled modules.
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -262,10 +263,6 @@ function option(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (xs: readonly number[], unit = 1000, digits = 2) =>
   `${(median(xs) / unit).toFixed(digits)} (${(Math.min(...xs) / unit).toFixed(digits)}–${(Math.max(...xs) / unit).toFixed(digits)})`;
 

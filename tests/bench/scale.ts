@@ -17,6 +17,7 @@ import { execSync } from "child_process";
 import type { HostSpec } from "../../components/config/types";
 import type { SshTarget, Transport } from "../../components/hosts/transport";
 import { classify, installTransportHook, LatencyFixture, project, Projection } from "./scaleSim";
+import { median } from "./stats";
 
 const FIXTURE = path.join(__dirname, "fixtures", "scale-latencies.json");
 /** Pulumi's default --parallel is 4 x the CPUs of the machine running it (`pulumi up --help`: 8 on 2 cores). */
@@ -39,11 +40,7 @@ function parseArgs(argv: readonly string[]) {
   return o;
 }
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? 0 : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+const medianOr0 = (xs: readonly number[]) => (xs.length === 0 ? 0 : median(xs));
 const round = (x: number) => Math.round(x * 10) / 10;
 const sec = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -302,7 +299,7 @@ async function measure(runs: number): Promise<void> {
     const c2 = process.cpuUsage(cpuConn0);
     const cpuConnect = Math.max(0, (c2.user + c2.system) / 1000 / 5 - cpuCommand);
 
-    const L = (k: string) => round(median(samples[k] ?? []));
+    const L = (k: string) => round(medianOr0(samples[k] ?? []));
     const fx: LatencyFixture = {
       machine: startMachine,
       measuredAt: new Date().toISOString(),
@@ -314,20 +311,20 @@ async function measure(runs: number): Promise<void> {
           .map(([k, v]) => `${k} ${v.length}`)
           .join(", "),
       latencyMs: {
-        connect: round(Math.max(0, median(cold) - median(warm))),
+        connect: round(Math.max(0, medianOr0(cold) - medianOr0(warm))),
         info: L("info"),
         init: L("init"),
         joinManager: L("joinManager"),
         joinWorker: L("joinWorker"),
-        joinToken: round(median([...(samples.token ?? []), ...(samples.tokens ?? [])])),
+        joinToken: round(medianOr0([...(samples.token ?? []), ...(samples.tokens ?? [])])),
         inspect: L("inspect"),
         update: L("update"),
-        other: round(median(warm)),
+        other: round(medianOr0(warm)),
       },
       serialMs: {
-        join: round(median(serial.join)),
-        write: round(median(serial.write)),
-        managerCmd: round(median(serial.managerCmd)),
+        join: round(medianOr0(serial.join)),
+        write: round(medianOr0(serial.write)),
+        managerCmd: round(medianOr0(serial.managerCmd)),
       },
       cpuMs: { command: round(cpuCommand), connect: round(cpuConnect) },
     };

@@ -52,6 +52,7 @@ import { buildImage } from "../support/images";
 import { CapturedResource, ROOT_DIR, runProgram } from "../support/mocks";
 import { formSwarm } from "../testbed/swarm";
 import { startTestbed, Testbed } from "../testbed/testbed";
+import { median, parseRuns } from "./stats";
 
 const STACK_FILE = "Pulumi.local.yaml";
 const SERVICE = "maxime_api";
@@ -78,28 +79,6 @@ function installIsolateModules(): void {
   };
 }
 
-function parseRuns(argv: readonly string[]): number {
-  let runs = 5;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    let v: string | undefined;
-    if (a === "--runs") v = argv[++i];
-    else if (a.startsWith("--runs=")) v = a.slice("--runs=".length);
-    else if (a === "-h" || a === "--help") {
-      console.log("usage: npm run bench:service -- [--runs N]   (run as root; default 5 runs)");
-      process.exit(0);
-    } else throw new Error(`unknown argument "${a}" (usage: --runs N)`);
-    if (v === undefined || !/^[1-9][0-9]*$/.test(v)) throw new Error(`--runs needs a positive integer`);
-    runs = Number(v);
-  }
-  return runs;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 const sec = (ms: number) => (ms / 1000).toFixed(1);
 
 /** The api service of one plan, and the networks, secrets and configs it refers to. */
@@ -234,7 +213,7 @@ async function waitForImage(docker: Docker, image: string, replicas: number, t0:
 }
 
 async function main(): Promise<void> {
-  const runs = parseRuns(process.argv.slice(2));
+  const runs = parseRuns(process.argv.slice(2), "service");
   installIsolateModules();
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
