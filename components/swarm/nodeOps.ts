@@ -339,12 +339,28 @@ export async function requireManager(
 ): Promise<Manager> {
   const m = await findManager(candidates, ctx, exclude);
   if (!m) {
-    const names = candidates.filter((c) => c.name !== exclude).map((c) => c.name);
+    const list = candidates.filter((c) => c.name !== exclude);
+    // Only on this failure path: ask each candidate once more, to say what it answered.
+    const why = await Promise.all(list.map((c) => whyNotManager(c, ctx)));
     throw new Error(
-      `${describeNode(forNode)}: no reachable swarm manager among [${names.join(", ")}] (SSH and docker must answer on one of them)`,
+      `${describeNode(forNode)}: no reachable swarm manager among [${list.map((c) => c.name).join(", ")}] ` +
+        `(SSH and docker must answer on one of them): ${why.join("; ")}`,
     );
   }
   return m;
+}
+
+/** What a candidate that is not an active manager answers: its swarm state, or why it did not answer. */
+async function whyNotManager(c: NodeSsh, ctx: Ctx): Promise<string> {
+  try {
+    const info = await swarmInfo(c, ctx);
+    const state = `${info.localNodeState}${info.controlAvailable ? "" : ", no control"}`;
+    const detail = info.error ? `: ${info.error}` : "";
+    if (isActiveManager(info)) return `${c.name} answers as a manager now (it did not a moment before)`;
+    return `${c.name} is ${state}${detail}`;
+  } catch (e) {
+    return `${c.name}: ${(e as Error).message}`;
+  }
 }
 
 /**

@@ -2,7 +2,14 @@
 // list every host as a candidate do not cost n² probes; a stale hint falls back to probing every candidate.
 // The SSH transport is replaced through the bench hook (swarmform.transport.wrap) by a fake swarm of hosts.
 import type { SshTarget, Transport } from "../../components/hosts/transport";
-import { Ctx, findManager, forgetViews, NodeSsh, withDefaults } from "../../components/swarm/nodeOps";
+import {
+  Ctx,
+  findManager,
+  forgetViews,
+  NodeSsh,
+  requireManager,
+  withDefaults,
+} from "../../components/swarm/nodeOps";
 
 const WRAP = Symbol.for("swarmform.transport.wrap");
 const g = globalThis as unknown as Record<symbol, unknown>;
@@ -10,12 +17,15 @@ const g = globalThis as unknown as Record<symbol, unknown>;
 /** Host name -> is it an active manager with control available? Every `docker info` is counted per host. */
 let managers: Record<string, boolean>;
 let probes: string[];
+let unreachable: Set<string>;
 
 const fakeTransport = (t: SshTarget): Transport => ({
   host: t.host,
   async exec(command: string) {
     if (!command.startsWith("docker info")) return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
     probes.push(t.host);
+    if (unreachable.has(t.host))
+      return { stdout: "", stderr: "Cannot connect to the Docker daemon", code: 1 };
     const manager = managers[t.host] ?? false;
     const swarm = {
       NodeID: `id-${t.host}`,
@@ -43,6 +53,7 @@ afterAll(() => {
 beforeEach(() => {
   managers = { h2: true, h3: true };
   probes = [];
+  unreachable = new Set();
   g[Symbol.for("swarmform.swarm.knownManagers")] = undefined;
   forgetViews();
 });
@@ -86,4 +97,13 @@ test("the excluded host is never the answer, even when it is the one remembered"
   forgetViews();
   expect((await findManager(hosts, ctx, "h2"))?.node.name).toBe("h7");
   expect(probes).not.toContain("h2");
+});
+
+test("no manager: the error says what each candidate answered, or why it did not", async () => {
+  managers = {};
+  unreachable = new Set(["h2"]);
+  const err = await requireManager(hosts.slice(0, 3), ctx, hosts[0], "h1").catch((e: Error) => e.message);
+  expect(err).toMatch(/^swarm node h1 \(10\.9\.0\.1\): no reachable swarm manager among \[h2, h3\]/);
+  expect(err).toMatch(/h2: .*docker info failed \(exit 1\): Cannot connect to the Docker daemon/);
+  expect(err).toMatch(/h3 is active, no control/);
 });
