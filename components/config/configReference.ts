@@ -60,7 +60,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "nodes.libvirt.defaults.diskGiB": "Disk size in GiB.",
   "nodes.libvirt.docker": "Where cloud-init installs Docker from.",
   "nodes.libvirt.docker.source":
-    "distribution (Debian's docker.io) or repository (docker-ce from url, keyUrl, suite).",
+    "distribution (Debian's docker.io), repository (docker-ce from url, keyUrl, suite), or image (Docker is already in the base image: no apt at first boot, for hosts without internet).",
   "nodes.libvirt.docker.url": "Source repository: the apt repository URL.",
   "nodes.libvirt.docker.keyUrl": "Source repository: the URL of its signing key.",
   "nodes.libvirt.docker.suite": "Source repository: the suite, e.g. bookworm.",

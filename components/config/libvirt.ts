@@ -86,7 +86,7 @@ export const libvirtSchema = strict({
   }).prefault({}),
   docker: strict({
     source: z
-      .enum(["distribution", "repository"], { error: "must be distribution or repository" })
+      .enum(["distribution", "repository", "image"], { error: "must be distribution, repository or image" })
       .default("distribution"),
     url: z.url({ error: "must be the apt repository URL" }).optional(),
     keyUrl: z.url({ error: "must be the URL of the repository's signing key" }).optional(),

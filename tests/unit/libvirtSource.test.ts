@@ -4,6 +4,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { utils } from "ssh2";
+import YAML from "yaml";
 import { parseClusterConfig, resolvePlatform } from "../../components/config/clusterConfig";
 import { placeNodes } from "../../components/config/libvirt";
 import { publicKeyOf } from "../../components/hosts/libvirt/LibvirtNodes";
@@ -14,7 +15,9 @@ import {
   domainXml,
   macFor,
   networkConfig,
+  networkXml,
   parseDomainXml,
+  parseNetworkXml,
   userData,
   vmNames,
 } from "../../components/hosts/libvirt/render";
@@ -166,6 +169,37 @@ describe("renderers", () => {
     expect(nc).toContain("- 10.40.0.11/24");
     expect(nc).toContain("via: 10.40.0.1");
   });
+
+  test("docker.source image installs nothing at first boot (no apt, no NTP client), distribution does", () => {
+    const guest = {
+      hostname: "m1",
+      user: "ops",
+      sshAuthorizedKey: "ssh-ed25519 AAAA k",
+      metricsAddress: "0.0.0.0:9323",
+    };
+    const parse = (docker: { source: "distribution" | "image" }) =>
+      YAML.parse(userData({ ...guest, docker }).replace(/^#cloud-config\n/, "")) as Record<string, unknown>;
+    const fromImage = parse({ source: "image" });
+    expect(fromImage).not.toHaveProperty("packages");
+    expect(fromImage).not.toHaveProperty("package_update");
+    expect(fromImage).not.toHaveProperty("ntp");
+    expect(fromImage.runcmd).toEqual([
+      ["systemctl", "enable", "--now", "qemu-guest-agent"],
+      ["systemctl", "enable", "--now", "docker"],
+    ]);
+    const fromDistribution = parse({ source: "distribution" });
+    expect(fromDistribution.packages).toEqual(["docker.io", "qemu-guest-agent", "chrony"]);
+    expect(fromDistribution.package_update).toBe(true);
+  });
+
+  test.each(["10.237.181.0/24", "192.168.217.0/24", "172.16.32.0/20"])(
+    "a network's XML reads back as the same subnet and leases (%s)",
+    (subnet) => {
+      const hosts = [{ name: "m1", mac: "52:54:00:01:02:03", ip: subnet.replace(/\.0\/\d+$/, ".10") }];
+      const back = parseNetworkXml(networkXml({ name: "sf-dev", subnet, hosts }));
+      expect(back).toMatchObject({ name: "sf-dev", subnet, hosts });
+    },
+  );
 
   test("the guests' authorized key is the public half of sshPrivateKey", () => {
     expect(publicKeyOf(KEY.private)).toBe(KEY.public.split(" ").slice(0, 2).join(" "));

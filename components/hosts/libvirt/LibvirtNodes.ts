@@ -146,7 +146,7 @@ export class LibvirtNodes extends pulumi.ComponentResource {
                       keyUrl: libvirt.docker.keyUrl!,
                       suite: libvirt.docker.suite!,
                     }
-                  : { source: "distribution" },
+                  : { source: libvirt.docker.source },
               metricsAddress: libvirt.metricsAddress,
             }),
           ),

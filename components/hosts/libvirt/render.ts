@@ -143,10 +143,10 @@ export function parseNetworkXml(xml: string): NetworkObservation {
   const net = parseXml(xml).network;
   const ip = arr(net.ip)[0] ?? {};
   const prefix = 32 - Math.log2(2 ** 32 - ipToInt(String(ip["@_netmask"] ?? "255.255.255.0")));
-  const base = intToIp(ipToInt(String(ip["@_address"])) & (2 ** 32 - 2 ** (32 - prefix)));
   return {
     name: String(net.name),
-    subnet: `${base}/${prefix}`,
+    // parseCidr rounds the gateway address down to its network (unsigned: `&` would turn 192.x negative).
+    subnet: `${parseCidr(`${String(ip["@_address"])}/${prefix}`).network}/${prefix}`,
     bridge: String(net.bridge?.["@_name"] ?? ""),
     hosts: arr(ip.dhcp?.host).map((h: Record<string, string>) => ({
       name: String(h["@_name"] ?? ""),
@@ -195,7 +195,15 @@ export interface DomainSpec {
 }
 
 /**
- * Domain XML: virtio disk, seed cdrom, NIC with a fixed MAC, serial console, qemu-guest-agent channel.
+ * Where the hypervisor keeps what a domain printed on its serial console since it last started (virtlogd
+ * writes it): the first place to look when a guest boots but never answers on SSH.
+ */
+export function consoleLogPath(domain: string): string {
+  return `/var/log/libvirt/qemu/${domain}-console.log`;
+}
+
+/**
+ * Domain XML: virtio disk, seed cdrom, NIC with a fixed MAC, serial console (logged), qemu-guest-agent channel.
  * `uuid`: the existing domain's, to redefine it (libvirt refuses a second domain of the same name).
  */
 export function domainXml(d: DomainSpec, uuid?: string): string {
@@ -255,6 +263,7 @@ export function domainXml(d: DomainSpec, uuid?: string): string {
     `      <model type='virtio'/>`,
     `    </interface>`,
     `    <serial type='pty'>`,
+    `      <log file='${xe(consoleLogPath(d.name))}' append='off'/>`,
     `      <target port='0'/>`,
     `    </serial>`,
     `    <console type='pty'>`,
@@ -418,9 +427,12 @@ export interface GuestSpec {
   /** Admin user created with the SSH key (in the docker group, passwordless sudo). `root`: the key goes to root. */
   readonly user: string;
   readonly sshAuthorizedKey: string;
-  /** Docker from the distribution (`docker.io`) or from an apt repository (`docker-ce`). */
+  /**
+   * Docker from the distribution (`docker.io`), from an apt repository (`docker-ce`), or already in the base
+   * image (`image`: nothing is installed at first boot, so a guest without internet boots the same way).
+   */
   readonly docker:
-    | { readonly source: "distribution" }
+    | { readonly source: "distribution" | "image" }
     | {
         readonly source: "repository";
         readonly url: string;
@@ -455,9 +467,11 @@ export function userData(g: GuestSpec): string {
   const YAML = require("yaml") as typeof import("yaml");
   const isRoot = g.user === "root";
   const packages =
-    g.docker.source === "distribution"
-      ? ["docker.io", "qemu-guest-agent", "chrony"]
-      : ["docker-ce", "docker-ce-cli", "containerd.io", "qemu-guest-agent", "chrony"];
+    g.docker.source === "image"
+      ? []
+      : g.docker.source === "distribution"
+        ? ["docker.io", "qemu-guest-agent", "chrony"]
+        : ["docker-ce", "docker-ce-cli", "containerd.io", "qemu-guest-agent", "chrony"];
   const files: Record<string, unknown>[] = [
     { path: "/etc/docker/daemon.json", permissions: "0644", content: daemonJson(g) },
   ];
@@ -506,9 +520,18 @@ export function userData(g: GuestSpec): string {
           },
         }
       : {}),
-    package_update: true,
-    packages,
-    ntp: { enabled: true, ntp_client: "chrony", ...(g.ntpServers ? { servers: [...g.ntpServers] } : {}) },
+    // With Docker in the image nothing is installed: no apt update, and time sync is the image's own.
+    ...(packages.length > 0
+      ? {
+          package_update: true,
+          packages,
+          ntp: {
+            enabled: true,
+            ntp_client: "chrony",
+            ...(g.ntpServers ? { servers: [...g.ntpServers] } : {}),
+          },
+        }
+      : {}),
     write_files: files,
     runcmd: [
       ["systemctl", "enable", "--now", "qemu-guest-agent"],
