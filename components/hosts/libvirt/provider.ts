@@ -107,6 +107,9 @@ export const storagePoolProvider: pulumi.dynamic.ResourceProvider = {
     const active = await poolActive(h, props.name);
     if (active === undefined) return;
     if (active) await h.virsh(`pool-destroy ${q(props.name)}`);
+    // The folder pool-build made goes too, but only while empty: files someone else put there stay (libvirt
+    // refuses to delete a folder that is not empty, and that refusal is not an error here).
+    await h.virshTry(`pool-delete ${q(props.name)}`);
     await h.virsh(`pool-undefine ${q(props.name)}`);
   },
 };
