@@ -140,9 +140,9 @@ export function purge(prefix: string): string[] {
       attempt("net-undefine", name);
     }
   }
+  // Every volume first, those of our own pools too: `pool-delete` only removes an empty folder.
   for (const item of leftovers(prefix)) {
     const [kind, name] = item.split(" ");
-    if (kind === "volume" && name.split("/")[0].startsWith(prefix)) continue; // goes with its pool
     if (kind === "volume") attempt("vol-delete", name.split("/")[1], "--pool", name.split("/")[0]);
   }
   for (const item of leftovers(prefix)) {
