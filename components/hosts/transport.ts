@@ -448,11 +448,16 @@ function pooledSshTransport(target: SshTarget): Transport {
       try {
         return await withSession(target, async () => {
           client = await getClient(target);
-          const stream = await new Promise<ClientChannel>((resolve, reject) =>
-            client!.exec(command, (err, s) => (err ? reject(err) : resolve(s))),
+          // The channel's listeners go on inside the callback, not after an await: for a fast command ssh2
+          // handles the exec reply, the output, the exit status and the close from one read, in one go, and
+          // an `exit` event emitted before anyone listens is lost (seen as "connection lost" 1 in 5 times).
+          return await new Promise<ExecResult>((resolve, reject) =>
+            client!.exec(command, (err, stream) => {
+              if (err) return reject(err);
+              started = true;
+              runOnChannel(stream, stdin).then(resolve, reject);
+            }),
           );
-          started = true;
-          return runOnChannel(stream, stdin);
         });
       } catch (err) {
         const message = (err as Error).message;

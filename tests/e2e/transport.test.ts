@@ -99,6 +99,20 @@ describe("ssh transport on a testbed host", () => {
     expect(await serverConnections("h2")).toBe(1);
   });
 
+  it("gets the exit status of every fast command, also when its whole reply comes in one read", async () => {
+    // A command that ends at once sends its exec reply, output, exit status and close together; the exit
+    // status used to be dropped when the listeners were attached after an await (1 in 5 of such commands).
+    const target = tb.sshTarget("h2");
+    for (let round = 0; round < 10; round++) {
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => sshTransport(target).exec(`exit ${i % 3}`)),
+      );
+      expect(results.map((r) => (r.status === "fulfilled" ? r.value.code : r.reason.message))).toEqual(
+        Array.from({ length: 20 }, (_, i) => i % 3),
+      );
+    }
+  });
+
   it("reports a command killed by a signal as 128 + the signal number", async () => {
     expect((await tb.exec("h1", "kill -9 $$")).code).toBe(137);
   });
