@@ -368,7 +368,10 @@ function sshdConfig(p: ReturnType<typeof hostPaths>, address: string, authorized
     "MaxStartups 64",
     "UseDNS no",
     // Every host's docker CLI talks to its own daemon and keeps its own logins (not root's ~/.docker).
-    `SetEnv DOCKER_HOST=unix://${p.socket} DOCKER_CONFIG=${p.dockerConfig}`,
+    // SHLVL=1: bash run by sshd sources ~/.bashrc only as a top-level shell (bash's shell.c, SSH_SOURCE_BASHRC),
+    // so the hosts do not run this machine's root dotfiles (a `pyenv init` there cost 0.75 s per command), as
+    // a server with a default shell setup does not. Nothing is hidden or mounted: bash just skips the file.
+    `SetEnv DOCKER_HOST=unix://${p.socket} DOCKER_CONFIG=${p.dockerConfig} SHLVL=1`,
     "",
   ].join("\n");
 }
