@@ -274,6 +274,7 @@ async function measure(runs: number): Promise<void> {
       serial.write.push(Math.max(0, (uk - u1) / (k - 1)));
       const insp = () => sh("h1", "docker node inspect self >/dev/null");
       const i1 = await timed(insp);
+      add("inspect", i1); // the provider reads nodes through its host view; this is one inspect alone
       const ik = await timed(() => Promise.all(EXTRA.map(insp)));
       serial.managerCmd.push(Math.max(0, (ik - i1) / (k - 1)));
       console.log(
@@ -313,6 +314,7 @@ async function measure(runs: number): Promise<void> {
       latencyMs: {
         connect: round(Math.max(0, medianOr0(cold) - medianOr0(warm))),
         info: L("info"),
+        view: L("view"),
         init: L("init"),
         joinManager: L("joinManager"),
         joinWorker: L("joinWorker"),

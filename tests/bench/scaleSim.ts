@@ -14,6 +14,7 @@
 
 import type { HostSpec } from "../../components/config/types";
 import type { SshTarget, Transport, ExecResult } from "../../components/hosts/transport";
+import { VIEW_COMMAND } from "../../components/swarm/nodeOps";
 
 /** Latencies measured on the testbed (`npm run bench:scale -- --measure`), in ms. */
 export interface LatencyFixture {
@@ -24,6 +25,8 @@ export interface LatencyFixture {
   readonly latencyMs: {
     readonly connect: number;
     readonly info: number;
+    /** The host view (nodeOps VIEW_COMMAND): info, and on a manager every node and the join tokens. */
+    readonly view: number;
     readonly init: number;
     readonly joinManager: number;
     readonly joinWorker: number;
@@ -178,7 +181,7 @@ export class Semaphore {
 // Commands
 
 export type CommandClass =
-  "info" | "init" | "join" | "tokens" | "token" | "update" | "inspect" | "true" | "unknown";
+  "info" | "view" | "init" | "join" | "tokens" | "token" | "update" | "inspect" | "true" | "unknown";
 
 /** Which of the provider's remote commands this is (the replay answers only these). */
 export function classify(command: string): CommandClass {
@@ -190,6 +193,7 @@ export function classify(command: string): CommandClass {
   if (/^docker node update\b.*&& docker node inspect '[^']*'$/.test(c)) return "update";
   if (/^docker node inspect '[^']*'$/.test(c)) return "inspect";
   if (/^docker info --format '\{\{json \.Swarm\}\}'$/.test(c)) return "info";
+  if (c === VIEW_COMMAND) return "view";
   if (c === "true") return "true";
   return "unknown";
 }
@@ -356,14 +360,27 @@ export class SimSwarm {
       case "info":
         await this.remote(L.info);
         return this.ok(this.info(a) + "\n");
+      case "view": {
+        // Info everywhere; a manager also lists every node and prints the tokens (work on its own daemon).
+        if (!this.isManager(a)) {
+          await this.remote(L.view);
+          return this.ok(this.info(a) + "\n");
+        }
+        await this.remote(L.view, this.serverOf(this.hostCmd, a), S.managerCmd);
+        const all = JSON.stringify([...this.nodes.values()].map((n) => JSON.parse(this.inspect(n))[0]));
+        return this.ok(`${this.info(a)}\n@nodes\n${all}\n${this.tokenLines()}`);
+      }
       case "init": {
         await this.remote(L.init);
         if (this.nodes.has(a))
           return this.fail("Error response from daemon: This node is already part of a swarm.");
         this.clusterId = "simcluster";
         this.leader = a;
-        this.nodes.set(a, this.newNode(t, "manager"));
-        return this.ok(this.info(a) + "\n");
+        const n = this.newNode(t, "manager");
+        this.nodes.set(a, n);
+        return this.ok(
+          this.selfConverged(n, command) + (command.includes("echo @tokens") ? this.tokenLines() : ""),
+        );
       }
       case "join": {
         const role = (stdin ?? "").includes("manager") ? "manager" : "worker";
@@ -374,8 +391,9 @@ export class SimSwarm {
         );
         if (this.nodes.has(a))
           return this.fail("Error response from daemon: This node is already part of a swarm.");
-        this.nodes.set(a, this.newNode(t, role));
-        return this.ok(this.info(a) + "\n");
+        const n = this.newNode(t, role);
+        this.nodes.set(a, n);
+        return this.ok(this.selfConverged(n, command));
       }
       case "tokens":
       case "token": {
@@ -403,6 +421,21 @@ export class SimSwarm {
       default:
         throw new Error(`replay transport: no model for ${cls}`);
     }
+  }
+
+  private tokenLines(): string {
+    return "@tokens\nSWMTKN-1-sim-manager\nSWMTKN-1-sim-worker\n";
+  }
+
+  /**
+   * The output of an init or join: its info line; when the command carries the self-convergence script
+   * (nodeOps selfConvergeScript: a manager sets its own labels and availability), that update is applied and
+   * the node's own inspect follows `@nodes`.
+   */
+  private selfConverged(n: SimNode, command: string): string {
+    if (!command.includes("echo @nodes")) return this.info(n.address) + "\n";
+    applyNodeUpdate(n, command);
+    return `${this.info(n.address)}\n@nodes\n${this.inspect(n)}\n`;
   }
 
   private newNode(t: SshTarget, role: "manager" | "worker"): SimNode {
