@@ -496,6 +496,8 @@ export async function initSwarm(
   );
   const v = parseHostView(out);
   rememberTokens(v.info.clusterId, v.tokens);
+  // The nodes that join next find their manager with one probe of this host instead of one of every host.
+  if (isActiveManager(v.info)) knownManagers().add(hostKey(n));
   return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
 }
 

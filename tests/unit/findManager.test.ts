@@ -6,6 +6,7 @@ import {
   Ctx,
   findManager,
   forgetViews,
+  initSwarm,
   NodeSsh,
   requireManager,
   withDefaults,
@@ -22,6 +23,16 @@ let unreachable: Set<string>;
 const fakeTransport = (t: SshTarget): Transport => ({
   host: t.host,
   async exec(command: string) {
+    if (command.startsWith("docker swarm init")) {
+      managers[t.host] = true;
+      const info = {
+        NodeID: `id-${t.host}`,
+        LocalNodeState: "active",
+        ControlAvailable: true,
+        Cluster: { ID: "c1" },
+      };
+      return { stdout: `${JSON.stringify(info)}\n@tokens\nSWMTKN-1-a\nSWMTKN-1-b\n`, stderr: "", code: 0 };
+    }
     if (!command.startsWith("docker info")) return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
     probes.push(t.host);
     if (unreachable.has(t.host))
@@ -106,4 +117,17 @@ test("no manager: the error says what each candidate answered, or why it did not
   expect(err).toMatch(/^swarm node h1 \(10\.9\.0\.1\): no reachable swarm manager among \[h2, h3\]/);
   expect(err).toMatch(/h2: .*docker info failed \(exit 1\): Cannot connect to the Docker daemon/);
   expect(err).toMatch(/h3 is active, no control/);
+});
+
+test("after this process initialised the swarm, the next node's search probes only the new manager", async () => {
+  managers = {};
+  await initSwarm(hosts[0], ctx, hosts[0].address, {
+    defaultAddrPool: [],
+    dataPathPort: 4789,
+    certExpiry: "2160h0m0s",
+  });
+  probes = [];
+  forgetViews();
+  expect((await findManager(hosts, ctx, "h5"))?.node.name).toBe("h1");
+  expect(probes).toEqual(["h1"]);
 });
