@@ -436,8 +436,7 @@ function pooledSshTransport(target: SshTarget): Transport {
       const key = poolKey(target);
       const entry = p.connections.get(key);
       p.connections.delete(key);
-      const client = entry?.client ?? (await entry?.connecting?.catch(() => undefined));
-      client?.end();
+      endClient(entry?.client ?? (await entry?.connecting?.catch(() => undefined)));
     },
   };
 
@@ -470,7 +469,7 @@ function pooledSshTransport(target: SshTarget): Transport {
         if (/not connected|no response|ECONNRESET|EPIPE|closed|ended/i.test(message)) {
           const entry = pool().connections.get(poolKey(target));
           if (entry && entry.client === client) entry.client = undefined;
-          client?.end();
+          endClient(client);
         }
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -514,8 +513,17 @@ export async function closeAllTransports(): Promise<void> {
   const p = pool();
   const entries = [...p.connections.values()];
   p.connections.clear();
-  for (const e of entries) {
-    const client = e.client ?? (await e.connecting?.catch(() => undefined));
-    client?.end();
-  }
+  for (const e of entries) endClient(e.client ?? (await e.connecting?.catch(() => undefined)));
+}
+
+/**
+ * Ends a connection politely, and destroys its socket if it is not closed 2 s later: a host that vanished
+ * (a VM just destroyed) never answers the close, and its socket would keep the process alive for minutes.
+ */
+function endClient(client: Client | undefined): void {
+  if (!client) return;
+  // ssh2's destroy() does nothing once end() has run, so the socket it holds is destroyed directly.
+  const sock = (client as unknown as { _sock?: { destroy(): void } })._sock;
+  client.end();
+  setTimeout(() => sock?.destroy(), 2_000).unref();
 }

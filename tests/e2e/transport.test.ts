@@ -1,5 +1,6 @@
 // The SSH transport against real sshd's on testbed hosts. Needs root (see tests/testbed/testbed.ts).
 
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import { utils } from "ssh2";
@@ -111,6 +112,30 @@ describe("ssh transport on a testbed host", () => {
         Array.from({ length: 20 }, (_, i) => i % 3),
       );
     }
+  });
+
+  it("closing every transport lets go of a connection whose host vanished", async () => {
+    // A VM destroyed under an open connection never answers its close; the socket must not keep this
+    // process alive (it kept a test process for minutes).
+    const host = tb.hosts.find((h) => h.name === "h2")!;
+    await tb.exec("h2", "true");
+    const sockets = () =>
+      (process as unknown as { _getActiveHandles(): { remoteAddress?: string; remotePort?: number }[] })
+        ._getActiveHandles()
+        .filter((h) => h.remoteAddress === host.address && h.remotePort === host.sshPort).length;
+    expect(sockets()).toBe(1);
+    const rule = ["INPUT", "-p", "tcp", "--dport", String(host.sshPort), "-j", "DROP"];
+    const iptables = (op: string) =>
+      execFileSync("ip", ["netns", "exec", host.netns, "iptables", op, ...rule], { stdio: "pipe" });
+    iptables("-I");
+    try {
+      await closeAllTransports();
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(sockets()).toBe(0);
+    } finally {
+      iptables("-D");
+    }
+    expect((await tb.exec("h2", "echo back")).stdout).toBe("back\n");
   });
 
   it("reports a command killed by a signal as 128 + the signal number", async () => {
