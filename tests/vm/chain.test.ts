@@ -38,11 +38,11 @@ import {
 } from "fs";
 import { tmpdir } from "os";
 import { join, relative } from "path";
-import Docker from "dockerode";
 import YAML from "yaml";
 import { closeAllTransports, sshTransport, Transport } from "../../components/hosts/transport";
 import { consoleLogPath } from "../../components/hosts/libvirt/render";
 import { apply, CapturedLike, TYPES } from "../support/applier";
+import { dockerOverSsh, DockerOverSsh } from "../support/dockerOverSsh";
 import {
   guestImage,
   GuestImage,
@@ -93,7 +93,7 @@ const chainT0 = Date.now();
 let image: GuestImage;
 let pj: PulumiProject | undefined;
 let privateKey = "";
-let docker: Docker | undefined;
+let engine: DockerOverSsh | undefined;
 const transports = new Map<string, Transport>();
 /** The first step that failed: each later step depends on it and ends at once instead of waiting in vain. */
 let broken: string | undefined;
@@ -282,7 +282,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  docker = undefined;
+  await engine?.close();
   await closeAllTransports();
   if (pj) {
     console.log(`vm chain: pulumi runs (ms): ${JSON.stringify(pj.runs)}`);
@@ -395,14 +395,10 @@ step(
     }
 
     const t2 = Date.now();
-    docker = new Docker({
-      protocol: "ssh",
-      host: MANAGER.address,
-      port: 22,
-      username: USER,
-      sshOptions: { privateKey },
-    } as Docker.DockerOptions);
-    await apply(docker, app);
+    engine = await dockerOverSsh({ address: MANAGER.address, user: USER, privateKey });
+    await apply(engine.docker, app);
+    await engine.close();
+    engine = undefined;
     const tasks = await until(`2 running tasks of ${SERVICE}, one per guest`, 15 * 60_000, async () => {
       const ps = await sh(
         MANAGER,
