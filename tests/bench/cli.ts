@@ -4,7 +4,7 @@
 //
 // --runs: runs per case (default 10). --bin: the command to time (default bin/swarmform of this checkout;
 // give the bin/swarmform of another checkout to compare). --cwd: the project to run in (default this one).
-// Cases: `node -e 0` (the floor: node's own start-up on this machine now), `--help`, `validate --stack dev`
+// Cases: `node -e 0` (the floor: node's own start-up on this machine now), `--help`, `validate --stack staging`
 // and `render stacks/popcube.yaml`. For each it prints the wall time (min / median / max) and the CPU time
 // that the child used (user + system, from /proc/self/stat's cutime + cstime, 10 ms ticks), which depends
 // less on what else the machine runs. It prints figures only and asserts nothing about them; it fails (exit 1)
@@ -59,7 +59,7 @@ const stats = (xs: number[]) =>
 const cases: [string, string, string[]][] = [
   ["node -e 0 (floor)", process.execPath, ["-e", "0"]],
   ["--help", BIN, ["--help"]],
-  ["validate --stack dev", BIN, ["validate", "--stack", "dev"]],
+  ["validate --stack staging", BIN, ["validate", "--stack", "staging"]],
   ["render stacks/popcube.yaml", BIN, ["render", "stacks/popcube.yaml"]],
 ];
 
