@@ -25,7 +25,7 @@ import {
   quorumAfter,
   scrub,
   selfConvergeScript,
-  servicesNotConverged,
+  servicesNotRunningElsewhere,
   sq,
   SwarmInfo,
 } from "./plan";
@@ -673,13 +673,20 @@ export async function drainAndWait(m: Manager, ctx: Ctx, node: NodeSsh, nodeId: 
   const deadline = Date.now() + ctx.timeouts.drainSeconds * 1000;
   for (;;) {
     const left = blockingTasks(parseTasks(await onManager(m, ctx, "docker node ps", tasksCmd)), nodeId);
+    // The replacements must run elsewhere before the node goes (nothing is lost): count the tasks meant to run.
     const svcOut = await onManager(
       m,
       ctx,
-      "docker service ls",
-      "docker service ls --format '{{.Name}}\\t{{.Mode}}\\t{{.Replicas}}'",
+      "docker service ps",
+      "docker service ls --format '{{.Name}}\\t{{.Mode}}\\t{{.Replicas}}'; echo @tasks; " +
+        [...services]
+          .map(
+            (s) =>
+              `docker service ps ${sq(s)} --filter desired-state=running --format ${sq(`${s}\t{{.CurrentState}}`)}`,
+          )
+          .join("; "),
     );
-    const pending = servicesNotConverged(svcOut).filter((s) => services.has(s));
+    const pending = servicesNotRunningElsewhere(svcOut, services);
     if (left.length === 0 && pending.length === 0) return;
     if (Date.now() >= deadline) {
       throw new Error(

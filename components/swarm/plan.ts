@@ -337,17 +337,29 @@ export function blockingTasks(tasks: readonly TaskEntry[], nodeId: string): Task
   return tasks.filter((t) => !t.name.endsWith(`.${nodeId}`));
 }
 
-/** `docker service ls --format '{{.Name}}\t{{.Mode}}\t{{.Replicas}}'`: replicated services not fully running. */
-export function servicesNotConverged(text: string): string[] {
-  return text
+/**
+ * Of `services`, the replicated ones with fewer tasks that are meant to run *and* run than they want. Input: the
+ * output of `docker service ls --format '{{.Name}}\t{{.Mode}}\t{{.Replicas}}'`, then `@tasks`, then one line
+ * `<service>\t<current state>` per task with desired state running. `docker service ls` alone is not enough:
+ * right after a drain it still counts the drained node's tasks, which run until they stop, as running.
+ */
+export function servicesNotRunningElsewhere(text: string, services: ReadonlySet<string>): string[] {
+  const lines = text.split("\n");
+  const at = lines.findIndex((l) => l.trim() === "@tasks");
+  const ls = (at < 0 ? lines : lines.slice(0, at)).join("\n");
+  const tasks = at < 0 ? "" : lines.slice(at + 1).join("\n");
+  const running = new Map<string, number>();
+  for (const line of tasks.split("\n")) {
+    const [name, state] = line.trim().split("\t");
+    if (name && /^Running\b/.test(state ?? "")) running.set(name, (running.get(name) ?? 0) + 1);
+  }
+  return ls
     .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "")
-    .map((l) => l.split("\t"))
-    .filter(([, mode, replicas]) => {
-      if (mode !== "replicated") return false;
-      const m = /^(\d+)\/(\d+)/.exec(replicas ?? "");
-      return m !== null && m[1] !== m[2];
+    .map((l) => l.trim().split("\t"))
+    .filter(([name, mode, replicas]) => {
+      if (!services.has(name) || mode !== "replicated") return false;
+      const m = /^\d+\/(\d+)/.exec(replicas ?? "");
+      return m !== null && (running.get(name) ?? 0) < Number(m[1]);
     })
     .map(([name]) => name);
 }

@@ -6,6 +6,7 @@
 // drift; refusals; parallel scale-down to 1+1 (including the init node) while a service runs; a new join;
 // faults. Each test depends on the state the previous ones left.
 
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { closeAllTransports } from "../../components/hosts/transport";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
@@ -98,6 +99,11 @@ async function create(host: string, news: SwarmNodeInputs): Promise<void> {
   const r = await provider.create!(checked);
   expect(r.id).toBe(host);
   state[host] = r.outs as SwarmNodeOutputs;
+}
+
+/** The pid file of a testbed host's dockerd (next to its socket; the folder carries SWARMFORM_TESTBED_PREFIX). */
+function dockerPidFile(host: string): string {
+  return path.join(path.dirname(tb.hosts.find((h) => h.name === host)!.dockerSocket), "docker.pid");
 }
 
 async function sh(host: string, cmd: string): Promise<string> {
@@ -395,7 +401,7 @@ test("the last manager is not removed while other nodes remain", async () => {
 });
 
 test("a worker whose dockerd is down is removed with node rm --force", async () => {
-  const pidfile = `/run/swarmform-testbed/membership/h6/docker.pid`;
+  const pidfile = dockerPidFile("h6");
   await sh("h3", `kill $(cat ${pidfile})`);
   await eventually("h6 dockerd down", 30, async () => (await tb.exec("h6", "docker info")).code !== 0);
   clearEvents();
@@ -413,7 +419,7 @@ test("quorum: with one of 3 managers down, removing a reachable one is refused; 
   await create("h2", inputs("h2", "manager", {}, { expectedSwarmId: state.h3.swarmId }));
   expect(countManagers(await nodeLs("h3"))).toEqual({ total: 3, reachable: 3 });
 
-  await sh("h3", "kill $(cat /run/swarmform-testbed/membership/h2/docker.pid)");
+  await sh("h3", `kill $(cat ${dockerPidFile("h2")})`);
   await eventually("h2 unreachable", 60, async () =>
     (await nodeLs("h3")).some((n) => n.hostname === "h2" && n.managerStatus === "Unreachable"),
   );

@@ -16,7 +16,7 @@ import {
   quorumNeeded,
   removalSteps,
   scrub,
-  servicesNotConverged,
+  servicesNotRunningElsewhere,
   sq,
 } from "../../components/swarm/plan";
 
@@ -318,12 +318,18 @@ describe("parsing", () => {
     expect(blockingTasks(tasks, "nodeabc").map((t) => t.name)).toEqual(["web.1", "web.3"]);
   });
 
-  test("replicated services not fully running", () => {
-    expect(
-      servicesNotConverged(
-        "web\treplicated\t3/4\nagent\tglobal\t2/3\ndb\treplicated\t1/1\nx\treplicated\t2/2 (max 1 per node)\n",
-      ),
-    ).toEqual(["web"]);
+  test("after a drain: a replicated service waits until its tasks meant to run do run", () => {
+    // service ls still says 4/4 while the drained node's two tasks stop; only two tasks with desired state
+    // running are Running (the other two are starting elsewhere).
+    const ls = "web\treplicated\t4/4\nagent\tglobal\t2/3\ndb\treplicated\t1/1\nother\treplicated\t0/2\n";
+    const tasks =
+      "web\tRunning 2 minutes ago\nweb\tRunning 1 second ago\nweb\tStarting 1 second ago\nweb\tPreparing\ndb\tRunning\n";
+    const services = new Set(["web", "agent", "db"]);
+    expect(servicesNotRunningElsewhere(`${ls}@tasks\n${tasks}`, services)).toEqual(["web"]);
+    const done = tasks.replace("Starting", "Running").replace("Preparing", "Running");
+    expect(servicesNotRunningElsewhere(`${ls}@tasks\n${done}`, services)).toEqual([]);
+    // Services the node did not run are not waited for; a node that ran nothing waits for nothing.
+    expect(servicesNotRunningElsewhere(`${ls}@tasks\n`, new Set())).toEqual([]);
   });
 });
 
