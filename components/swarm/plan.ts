@@ -346,15 +346,14 @@ export function blockingTasks(tasks: readonly TaskEntry[], nodeId: string): Task
 export function servicesNotRunningElsewhere(text: string, services: ReadonlySet<string>): string[] {
   const lines = text.split("\n");
   const at = lines.findIndex((l) => l.trim() === "@tasks");
-  const ls = (at < 0 ? lines : lines.slice(0, at)).join("\n");
-  const tasks = at < 0 ? "" : lines.slice(at + 1).join("\n");
+  const serviceLines = at < 0 ? lines : lines.slice(0, at);
+  const taskLines = at < 0 ? [] : lines.slice(at + 1);
   const running = new Map<string, number>();
-  for (const line of tasks.split("\n")) {
+  for (const line of taskLines) {
     const [name, state] = line.trim().split("\t");
     if (name && /^Running\b/.test(state ?? "")) running.set(name, (running.get(name) ?? 0) + 1);
   }
-  return ls
-    .split("\n")
+  return serviceLines
     .map((l) => l.trim().split("\t"))
     .filter(([name, mode, replicas]) => {
       if (!services.has(name) || mode !== "replicated") return false;
