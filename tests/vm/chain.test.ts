@@ -54,6 +54,7 @@ import {
   virsh,
 } from "../support/guests";
 import { runProgram, ROOT_DIR } from "../support/mocks";
+import { waitUntil } from "../testbed/swarm";
 import { pulumiBin, PulumiProject } from "../engine-cli/cli";
 import { parseEvents, summaryOf } from "../engine-cli/output";
 
@@ -132,21 +133,6 @@ async function sh(h: Host, command: string, stdin?: string): Promise<string> {
   const r = await transportOf(h).exec(command, stdin);
   if (r.code !== 0) throw new Error(`${h.name}: \`${command}\` exited ${r.code}: ${r.stderr || r.stdout}`);
   return r.stdout.trim();
-}
-
-/** Polls `probe` until it resolves or `ms` passes; the error carries the last failure. */
-async function until<T>(what: string, ms: number, probe: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = "";
-  for (;;) {
-    try {
-      return await probe();
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s; last error: ${last}`);
-    await new Promise((r) => setTimeout(r, 3_000));
-  }
 }
 
 /** The stack's config: what a user writes into Pulumi.<stack>.yaml for this cluster. */
@@ -399,16 +385,21 @@ step(
     await apply(engine.docker, app);
     await engine.close();
     engine = undefined;
-    const tasks = await until(`2 running tasks of ${SERVICE}, one per guest`, 15 * 60_000, async () => {
-      const ps = await sh(
-        MANAGER,
-        `docker service ps ${SERVICE} --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'`,
-      );
-      const running = ps.split("\n").filter((l) => / Running /.test(l));
-      const hosts = [...new Set(running.map((l) => l.split(" ")[0]))].sort();
-      if (running.length !== 2 || hosts.length !== 2) throw new Error(ps);
-      return hosts;
-    });
+    const tasks = await waitUntil(
+      `2 running tasks of ${SERVICE}, one per guest`,
+      15 * 60_000,
+      async () => {
+        const ps = await sh(
+          MANAGER,
+          `docker service ps ${SERVICE} --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'`,
+        );
+        const running = ps.split("\n").filter((l) => / Running /.test(l));
+        const hosts = [...new Set(running.map((l) => l.split(" ")[0]))].sort();
+        if (running.length !== 2 || hosts.length !== 2) throw new Error(ps);
+        return hosts;
+      },
+      3_000,
+    );
     expect(tasks).toEqual(HOSTS.map((h) => h.name).sort());
     measured["applied service 2/2 running"] = secs(Date.now() - t2);
 
@@ -423,14 +414,19 @@ step(
       }),
     );
     for (const { h, id } of containers) {
-      const answer = await until(`tasks.${SERVICE} from ${h.name}`, 2 * 60_000, async () => {
-        const out = await sh(h, `docker exec ${id} nslookup tasks.${SERVICE}`);
-        const ips = [...out.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)(?!:)/g)]
-          .map((m) => m[1])
-          .filter((a) => !a.startsWith("127."));
-        if (ips.length !== 2) throw new Error(out);
-        return ips.sort();
-      });
+      const answer = await waitUntil(
+        `tasks.${SERVICE} from ${h.name}`,
+        2 * 60_000,
+        async () => {
+          const out = await sh(h, `docker exec ${id} nslookup tasks.${SERVICE}`);
+          const ips = [...out.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)(?!:)/g)]
+            .map((m) => m[1])
+            .filter((a) => !a.startsWith("127."));
+          if (ips.length !== 2) throw new Error(out);
+          return ips.sort();
+        },
+        3_000,
+      );
       expect(answer).toEqual(containers.map((c) => c.ip).sort());
     }
     // Traffic flows over the overlay between the two VMs (vxlan).
