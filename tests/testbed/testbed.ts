@@ -40,6 +40,8 @@ export interface TestbedState {
   readonly knownHostsPath: string;
   /** Host name -> `SHA256:<base64>` of its ed25519 host key. */
   readonly hostKeyFingerprints: Readonly<Record<string, string>>;
+  /** Whether the dockerds run service tasks from local images without trying a pull first (see TestbedOptions). */
+  readonly preferLocalImages?: boolean;
 }
 
 export interface Testbed extends TestbedState {
@@ -70,6 +72,13 @@ export interface TestbedOptions {
   readonly name?: string;
   /** Bounded wait for every dockerd and sshd. Default 90000 ms. */
   readonly readyTimeoutMs?: number;
+  /**
+   * Start each dockerd with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1: a swarm task whose image is already on its host
+   * starts without a pull first. The hosts are offline, so a pull of a registry name (e.g. `swarmform.local/...`)
+   * waits about 17 s for DNS before it falls back to the local image. For benchmarks that time swarm itself;
+   * tests of real pulls (a registry on the testbed) must leave it off. Default false.
+   */
+  readonly preferLocalImages?: boolean;
 }
 
 type RunResult = ExecResult;
@@ -401,7 +410,7 @@ function tcpOpen(address: string, port: number): Promise<boolean> {
 }
 
 /** Starts a host's dockerd in its namespaces, detached so that it outlives this process. */
-function spawnDockerd(p: ReturnType<typeof hostPaths>, ns: string): void {
+function spawnDockerd(p: ReturnType<typeof hostPaths>, ns: string, preferLocalImages: boolean): void {
   const log = fs.openSync(p.dockerLog, "a");
   const dockerd = spawn(
     "nsenter",
@@ -418,7 +427,11 @@ function spawnDockerd(p: ReturnType<typeof hostPaths>, ns: string): void {
       // A registry run on a testbed host is plain HTTP.
       `--insecure-registry=${SUBNET_PREFIX}.0/24`,
     ],
-    { detached: true, stdio: ["ignore", log, log] },
+    {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: preferLocalImages ? { ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: "1" } : process.env,
+    },
   );
   dockerd.unref();
   fs.closeSync(log);
@@ -429,7 +442,14 @@ function waitForDockerd(host: string, p: ReturnType<typeof hostPaths>, timeoutMs
   return waitFor(`dockerd of ${host} (${p.socket})`, timeoutMs, info, p.dockerLog);
 }
 
-async function startHost(name: string, slot: number, i: number, authorizedKeys: string, timeoutMs: number) {
+async function startHost(
+  name: string,
+  slot: number,
+  i: number,
+  authorizedKeys: string,
+  timeoutMs: number,
+  preferLocalImages: boolean,
+) {
   const host = `h${i}`;
   const ns = netnsName(name, i);
   const address = `${SUBNET_PREFIX}.${16 * slot + i}`;
@@ -457,7 +477,7 @@ async function startHost(name: string, slot: number, i: number, authorizedKeys: 
   await must("unshare", [`--uts=${p.uts}`, "hostname", host]);
   const enter = ["nsenter", `--net=/run/netns/${ns}`, `--uts=${p.uts}`];
 
-  spawnDockerd(p, ns);
+  spawnDockerd(p, ns, preferLocalImages);
 
   // sshd with its own host key.
   await must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${host}.${name}`, "-f", p.hostKey]);
@@ -515,8 +535,11 @@ export async function startTestbed(options: TestbedOptions): Promise<Testbed> {
     fs.copyFileSync(privateKeyPath + ".pub", authorizedKeys);
 
     const timeout = options.readyTimeoutMs ?? 90000;
+    const preferLocalImages = options.preferLocalImages === true;
     const started = await Promise.all(
-      Array.from({ length: options.hosts }, (_, k) => startHost(name, slot, k + 1, authorizedKeys, timeout)),
+      Array.from({ length: options.hosts }, (_, k) =>
+        startHost(name, slot, k + 1, authorizedKeys, timeout, preferLocalImages),
+      ),
     );
     const knownHostsPath = path.join(dir, "known_hosts");
     fs.writeFileSync(knownHostsPath, started.map((s) => s.knownHostsLine).join("\n") + "\n");
@@ -527,6 +550,7 @@ export async function startTestbed(options: TestbedOptions): Promise<Testbed> {
       privateKeyPath,
       knownHostsPath,
       hostKeyFingerprints: Object.fromEntries(started.map((s) => [s.host.name, s.fingerprint])),
+      preferLocalImages,
     };
     fs.writeFileSync(statePath(name), JSON.stringify(state, null, 2));
     return attach(state);
@@ -621,7 +645,7 @@ function attach(state: TestbedState): Testbed {
       const h = find(hostName);
       const p = hostPaths(state.name, h.name);
       if (readPid(p.pidfile).length > 0) throw new Error(`dockerd of ${h.name} is already running`);
-      spawnDockerd(p, h.netns);
+      spawnDockerd(p, h.netns, state.preferLocalImages === true);
       await waitForDockerd(h.name, p, 90000);
     },
     down: () => stopQualified(state.name),
