@@ -376,6 +376,7 @@ async function main(): Promise<void> {
     >;
     const counts: TransportStats[] = [];
     let lastTimeline = "";
+    let lastNoopTimeline = "";
     take(EVENTS);
     take(COMMANDS);
 
@@ -402,6 +403,7 @@ async function main(): Promise<void> {
           if (noop.stats.mutating > 0)
             throw new Error(`no-op re-run sent ${noop.stats.mutating} mutating command(s)`);
           counts.push(noop.stats);
+          lastNoopTimeline = `no-op re-run, run ${run}:\n${timeline(noop.t0, noop.commands, noop.ev)}`;
           await measure("join", () => b.join());
           expectSame("members after join", await b.members(), [...HOSTS, EXTRA]);
           await measure("remove", () => b.remove());
@@ -429,6 +431,7 @@ async function main(): Promise<void> {
     }
     printTables(results, counts, runs);
     console.log(`\nStep timeline (critical path) of one ${lastTimeline}`);
+    console.log(`\nCommand timeline of one ${lastNoopTimeline}`);
   } finally {
     await cleanup();
   }
