@@ -54,10 +54,11 @@ export class SwarmMembership extends pulumi.ComponentResource {
     super("swarmform:swarm:SwarmMembership", name, {}, opts);
     const plan = membershipPlan(args.hosts);
     const privateKey = pulumi.secret(args.privateKey);
-    // Every node asks for a manager among ALL hosts (those that are managers answer), not only the configured
-    // managers: then promoting or demoting one node leaves the other nodes' inputs unchanged, and `pulumi preview`
-    // shows an update of that one node (with the managers-only list, the real engine showed all of them updating).
-    const managers: NodeSsh[] = args.hosts.map((h) => nodeSshOf(h));
+    // Where every node asks for a manager: the configured managers, in config order. The diff updates a node's
+    // stored list only once it holds none of them (managersStale), so a promotion or demotion previews as an update
+    // of that one node. Not every host: that list made each plan n² entries (at 300 nodes, 90,000 objects to
+    // serialize: 10 s of planning and 1 GiB, against 3.7 s and 0.4 GiB with the managers only).
+    const managers: NodeSsh[] = plan.managers.map((h) => nodeSshOf(h));
     const init = {
       defaultAddrPool: [...args.swarm.defaultAddrPool],
       dataPathPort: args.swarm.dataPathPort,

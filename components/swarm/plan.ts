@@ -113,8 +113,8 @@ export interface NodeDesired {
   readonly hostKeyFingerprint?: string;
   /** Compared for equality only, never printed. */
   readonly privateKey?: string;
-  /** The managers to ask (kept current in state, so refresh and delete ask the right hosts). */
-  readonly managers?: readonly { readonly name: string; readonly address: string; readonly port?: number }[];
+  /** Where to ask for a manager; state keeps a list that reaches at least one configured manager (see managersStale). */
+  readonly managers?: readonly SshEndpoint[];
   readonly forceQuorumLoss?: boolean;
   readonly timeouts?: object;
   /** State only: false when read found the node is not a member of the swarm any more. */
@@ -166,6 +166,31 @@ export function canonical(v: unknown): string {
  * details, init options, the managers list and the other settings change in place (the last ones only
  * refresh the state); a node that read found outside the swarm is re-joined.
  */
+/** An SSH endpoint as the managers hint lists it. */
+export interface SshEndpoint {
+  readonly name: string;
+  readonly address: string;
+  readonly port?: number;
+  readonly user?: string;
+}
+
+const endpointKey = (e: SshEndpoint) => `${e.user ?? "root"}@${e.address}:${e.port ?? 22}`;
+
+/**
+ * Whether a node's stored `managers` list must be replaced by the configured one. The list is only where read,
+ * update and delete look for a manager (the first that answers is used), so it is current enough while it holds one
+ * of the configured managers: a promotion or a demotion elsewhere, or a host added, then changes no other node.
+ * It is stale (an update, which runs read-only commands) once none of its hosts is a configured manager any more.
+ */
+export function managersStale(
+  stored: readonly SshEndpoint[] | undefined,
+  configured: readonly SshEndpoint[] | undefined,
+): boolean {
+  const wanted = new Set((configured ?? []).map(endpointKey));
+  if (wanted.size === 0) return false;
+  return !(stored ?? []).some((e) => wanted.has(endpointKey(e)));
+}
+
 export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   const replaces: string[] = [];
   const updates: string[] = [];
@@ -182,7 +207,7 @@ export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   if (!sameInit(olds.init, news.init)) updates.push("init");
   if (olds.hostKeyFingerprint !== news.hostKeyFingerprint) updates.push("hostKeyFingerprint");
   if (olds.privateKey !== news.privateKey) updates.push("privateKey");
-  if (canonical(olds.managers ?? []) !== canonical(news.managers ?? [])) updates.push("managers");
+  if (managersStale(olds.managers, news.managers)) updates.push("managers");
   if ((olds.forceQuorumLoss ?? false) !== (news.forceQuorumLoss ?? false)) updates.push("forceQuorumLoss");
   if (canonical(olds.timeouts ?? {}) !== canonical(news.timeouts ?? {})) updates.push("timeouts");
   const changes = replaces.length + updates.length > 0;

@@ -62,8 +62,9 @@ export interface SwarmNodeInputs {
   /** Init options (bootstrap node only). */
   readonly init?: InitOptions;
   /**
-   * Hosts to ask for a manager, sharing `privateKey`: SwarmMembership passes every host of the swarm (the
-   * managers among them answer; the first in order is used). May include this node.
+   * Hosts to ask for a manager, sharing `privateKey`: SwarmMembership passes the configured managers (those that
+   * are managers answer; the first in order is used). This node is always asked too. A change is an update only
+   * when the stored list holds none of the new one (managersStale).
    */
   readonly managers: readonly NodeSsh[];
   /** Joining nodes: the swarm they must join (refuses managers of another swarm). Default: not checked. */

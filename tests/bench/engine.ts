@@ -170,7 +170,7 @@ function inputsOf(tb: Testbed, h: HostSpec, bootstrap: boolean, swarmId?: string
           certExpiry: SWARM.certExpiry,
         }
       : undefined,
-    managers: hostSpecs(tb).map((m) => nodeSshOf(m)),
+    managers: membershipPlan(hostSpecs(tb)).managers.map((m) => nodeSshOf(m)),
     expectedSwarmId: bootstrap ? undefined : swarmId,
     forceQuorumLoss: SWARM.forceQuorumLoss,
     timeouts: TIMEOUTS,

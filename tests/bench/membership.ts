@@ -6,7 +6,7 @@
 //   1. converge 3 managers + 2 workers from nothing, three ways:
 //      a. as Swarmform runs it: check + create of every node in the order and with the parallelism that `pulumi up`
 //         uses for the SwarmMembership component (membershipPlan: init first, then the managers one at a time,
-//         the workers in parallel right after the init), every node's `managers` listing all hosts, as
+//         the workers in parallel right after the init), every node's `managers` listing the configured managers, as
 //         SwarmMembership passes them;
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
@@ -123,7 +123,7 @@ class Bench {
     };
   }
 
-  /** The inputs SwarmMembership gives a node: bootstrap = the first manager, managers = every host. */
+  /** The inputs SwarmMembership gives a node: bootstrap = the first manager, managers = the configured managers. */
   inputs(h: HostSpec, bootstrap: boolean): SwarmNodeInputs {
     return {
       ...this.ssh(h.name),
@@ -133,7 +133,7 @@ class Bench {
       labels: { ...h.labels },
       bootstrap,
       init: bootstrap ? INIT : undefined,
-      managers: HOSTS.map((m) => this.ssh(m)),
+      managers: MANAGERS.map((m) => this.ssh(m)),
       expectedSwarmId: bootstrap ? undefined : this.state.h1?.swarmId,
       forceQuorumLoss: false,
       timeouts: TIMEOUTS,

@@ -146,6 +146,8 @@ async function measure(runs: number): Promise<void> {
     require("../../components/swarm/membershipPlan") as typeof import("../../components/swarm/membershipPlan");
   const { swarmNodeProvider } =
     require("../../components/swarm/provider") as typeof import("../../components/swarm/provider");
+  const { nodeSshOf } =
+    require("../../components/swarm/nodeOps") as typeof import("../../components/swarm/nodeOps");
   /* eslint-enable @typescript-eslint/no-require-imports */
   type Inputs = import("../../components/swarm/provider").SwarmNodeInputs;
   type Outputs = import("../../components/swarm/provider").SwarmNodeOutputs;
@@ -237,7 +239,7 @@ async function measure(runs: number): Promise<void> {
         init: bootstrap
           ? { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpiry: "720h0m0s" }
           : undefined,
-        managers: hosts.map((x) => ({ name: x.name, address: x.address, port: x.port, user: x.user })),
+        managers: plan.managers.map((x) => nodeSshOf(x)),
         expectedSwarmId: bootstrap ? undefined : state[plan.bootstrap.name]?.swarmId,
         forceQuorumLoss: false,
         timeouts: { readySeconds: 60, connectSeconds: 5 },

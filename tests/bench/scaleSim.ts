@@ -14,7 +14,7 @@
 
 import type { HostSpec } from "../../components/config/types";
 import type { SshTarget, Transport, ExecResult } from "../../components/hosts/transport";
-import { VIEW_COMMAND } from "../../components/swarm/nodeOps";
+import { nodeSshOf, VIEW_COMMAND } from "../../components/swarm/nodeOps";
 
 /** Latencies measured on the testbed (`npm run bench:scale -- --measure`), in ms. */
 export interface LatencyFixture {
@@ -528,7 +528,7 @@ export async function project(fx: LatencyFixture, s: Scenario): Promise<Projecti
   try {
     const hosts = scenarioHosts(s);
     const plan = membershipPlan(hosts);
-    const managers = hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user }));
+    const managers = plan.managers.map((h) => nodeSshOf(h));
     const state: Record<string, Outputs> = {};
     const inputs = (h: HostSpec, bootstrap: boolean): Inputs => ({
       name: h.name,

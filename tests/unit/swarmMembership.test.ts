@@ -131,8 +131,10 @@ describe("SwarmMembership under mocks", () => {
     expect(get("h5")).toMatchObject({ role: "worker", availability: "drain" });
     // The bound on parallel joins reaches every node (the provider process enforces it per swarm).
     for (const n of ["h1", "h2", "h3", "h4", "h5"]) expect(get(n).maxParallelJoins).toBe(5);
-    // Every host, in config order: a promotion or demotion must not change the other nodes' inputs.
-    expect(get("h4").managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h4", "h2", "h3", "h5"]);
+    // The configured managers, in config order, on every node (workers too): not every host, which made n² entries.
+    for (const n of ["h1", "h2", "h3", "h4", "h5"])
+      expect(get(n).managers.map((m: { name: string }) => m.name)).toEqual(["h1", "h2", "h3"]);
+    expect(get("h4").managers[2]).toMatchObject({ address: "10.0.0.3", port: 2222, user: "ops" });
   });
 
   test("secrets: the key is a secret input, tokens and key are secret outputs", async () => {

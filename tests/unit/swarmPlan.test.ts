@@ -6,6 +6,7 @@ import {
   joinCommand,
   labelChanges,
   managerJoinAddr,
+  managersStale,
   NodeDesired,
   nodeUpdateCommand,
   parseNodeInspect,
@@ -18,6 +19,7 @@ import {
   scrub,
   servicesNotRunningElsewhere,
   sq,
+  SshEndpoint,
 } from "../../components/swarm/plan";
 
 describe("quorum", () => {
@@ -158,6 +160,24 @@ describe("diff classification", () => {
     expect(classifyDiff({ ...base, member: true }, base).changes).toBe(false);
   });
 
+  test("the managers list is updated only once it reaches none of the configured managers", () => {
+    const h1 = { name: "h1", address: "10.0.0.1", port: 22 };
+    const h2 = { name: "h2", address: "10.0.0.2" };
+    const h3 = { name: "h3", address: "10.0.0.3", port: 2222, user: "ops" };
+    const d = (stored: SshEndpoint[] | undefined, configured: SshEndpoint[]) =>
+      classifyDiff({ ...base, managers: stored }, { ...base, managers: configured });
+    // A manager promoted or demoted elsewhere, or reordered: the stored list still reaches one.
+    expect(d([h1], [h1, h2]).changes).toBe(false);
+    expect(d([h1, h2, h3], [h3]).changes).toBe(false);
+    expect(d([h2, h1], [h1, h2]).changes).toBe(false);
+    // None of the stored hosts is a configured manager any more (or the same address on another port or user).
+    expect(d([h1], [h2, h3]).updates).toEqual(["managers"]);
+    expect(d([{ ...h3, port: 22 }], [h3]).updates).toEqual(["managers"]);
+    expect(d([{ ...h3, user: "root" }], [h3]).updates).toEqual(["managers"]);
+    expect(d(undefined, [h1]).updates).toEqual(["managers"]);
+    expect(managersStale([h1], [])).toBe(false);
+  });
+
   test("managers list, key, fingerprint and settings update in place (state must stay current)", () => {
     const m = [{ name: "h1", address: "10.0.0.1", port: 22 }];
     const withM = {
@@ -175,7 +195,7 @@ describe("diff classification", () => {
     ).toBe(false);
     const d = classifyDiff(withM, {
       ...withM,
-      managers: [...m, { name: "h2", address: "10.0.0.2" }],
+      managers: [{ name: "h2", address: "10.0.0.2" }],
       privateKey: "k2",
       hostKeyFingerprint: "SHA256:x",
       forceQuorumLoss: true,
