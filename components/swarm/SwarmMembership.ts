@@ -3,9 +3,9 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec, NodesSpec } from "../config/types";
-import { NodeSsh, nodeSshOf, NodeTimeouts } from "./nodeOps";
+import { nodeSshOf, NodeTimeouts } from "./nodeOps";
 import { SwarmNode } from "./provider";
-import { membershipPlan } from "./membershipPlan";
+import { managersAskedBy, membershipPlan } from "./membershipPlan";
 
 export interface SwarmMembershipArgs {
   /** Hosts of the swarm. The first manager in the list runs `swarm init`. At least one manager. */
@@ -54,11 +54,10 @@ export class SwarmMembership extends pulumi.ComponentResource {
     super("swarmform:swarm:SwarmMembership", name, {}, opts);
     const plan = membershipPlan(args.hosts);
     const privateKey = pulumi.secret(args.privateKey);
-    // Where every node asks for a manager: the configured managers, in config order. The diff updates a node's
-    // stored list only once it holds none of them (managersStale), so a promotion or demotion previews as an update
-    // of that one node. Not every host: that list made each plan n² entries (at 300 nodes, 90,000 objects to
-    // serialize: 10 s of planning and 1 GiB, against 3.7 s and 0.4 GiB with the managers only).
-    const managers: NodeSsh[] = plan.managers.map((h) => nodeSshOf(h));
+    // Where a node asks for a manager: managersAskedBy. The diff updates a node's stored list only once it holds
+    // none of the configured managers (managersStale), so a promotion or a demotion previews as an update of that
+    // one node, naming only `role`. Not every host: that list made each plan n² entries (at 300 nodes, 90,000
+    // objects to serialize: 10 s of planning and 1 GiB, against 3.7 s and 0.4 GiB with the managers only).
     const init = {
       defaultAddrPool: [...args.swarm.defaultAddrPool],
       dataPathPort: args.swarm.dataPathPort,
@@ -77,7 +76,7 @@ export class SwarmMembership extends pulumi.ComponentResource {
           labels: { ...h.labels },
           bootstrap,
           init: bootstrap ? init : undefined,
-          managers,
+          managers: managersAskedBy(plan, h.name).map((m) => nodeSshOf(m)),
           expectedSwarmId: bootstrap ? undefined : resources[plan.bootstrap.name].swarmId,
           forceQuorumLoss: args.swarm.forceQuorumLoss,
           maxParallelJoins: args.swarm.maxParallelJoins,

@@ -18,6 +18,15 @@ export interface MembershipPlan {
 }
 
 /**
+ * The hosts a node asks for a manager (SwarmNode's `managers`): the configured managers other than itself, in
+ * config order. Not every host (n² entries in a plan), and not the node itself (the provider always asks it too),
+ * so that its own promotion or demotion leaves its list as it was.
+ */
+export function managersAskedBy(plan: MembershipPlan, hostName: string): HostSpec[] {
+  return plan.managers.filter((m) => m.name !== hostName);
+}
+
+/**
  * Managers join one at a time, each after the previous manager: every join is a raft membership change,
  * and raft (and swarmkit) apply those one by one; a manager that joins while another is still being added
  * can time out, and a two-member raft group without its second member has no quorum. Chaining them also

@@ -207,7 +207,9 @@ export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   if (!sameInit(olds.init, news.init)) updates.push("init");
   if (olds.hostKeyFingerprint !== news.hostKeyFingerprint) updates.push("hostKeyFingerprint");
   if (olds.privateKey !== news.privateKey) updates.push("privateKey");
-  if (managersStale(olds.managers, news.managers)) updates.push("managers");
+  // A node that is and stays a manager can always ask itself (the provider does), whatever its list holds.
+  const asksItself = olds.role === "manager" && news.role === "manager";
+  if (!asksItself && managersStale(olds.managers, news.managers)) updates.push("managers");
   if ((olds.forceQuorumLoss ?? false) !== (news.forceQuorumLoss ?? false)) updates.push("forceQuorumLoss");
   if (canonical(olds.timeouts ?? {}) !== canonical(news.timeouts ?? {})) updates.push("timeouts");
   const changes = replaces.length + updates.length > 0;

@@ -32,7 +32,7 @@ import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import type { HostSpec } from "../../components/config/types";
 import { closeAllTransports } from "../../components/hosts/transport";
-import { membershipPlan } from "../../components/swarm/membershipPlan";
+import { managersAskedBy, membershipPlan } from "../../components/swarm/membershipPlan";
 import { nodeSshOf } from "../../components/swarm/nodeOps";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
 import { pulumiBin, PulumiProject } from "../engine-cli/cli";
@@ -170,7 +170,7 @@ function inputsOf(tb: Testbed, h: HostSpec, bootstrap: boolean, swarmId?: string
           certExpiry: SWARM.certExpiry,
         }
       : undefined,
-    managers: membershipPlan(hostSpecs(tb)).managers.map((m) => nodeSshOf(m)),
+    managers: managersAskedBy(membershipPlan(hostSpecs(tb)), h.name).map((m) => nodeSshOf(m)),
     expectedSwarmId: bootstrap ? undefined : swarmId,
     forceQuorumLoss: SWARM.forceQuorumLoss,
     timeouts: TIMEOUTS,

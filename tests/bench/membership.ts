@@ -133,7 +133,7 @@ class Bench {
       labels: { ...h.labels },
       bootstrap,
       init: bootstrap ? INIT : undefined,
-      managers: MANAGERS.map((m) => this.ssh(m)),
+      managers: MANAGERS.filter((m) => m !== h.name).map((m) => this.ssh(m)),
       expectedSwarmId: bootstrap ? undefined : this.state.h1?.swarmId,
       forceQuorumLoss: false,
       timeouts: TIMEOUTS,

@@ -142,7 +142,7 @@ async function measure(runs: number): Promise<void> {
   const { startTestbed } = require("../testbed/testbed") as typeof import("../testbed/testbed");
   const { closeAllTransports } =
     require("../../components/hosts/transport") as typeof import("../../components/hosts/transport");
-  const { membershipPlan } =
+  const { managersAskedBy, membershipPlan } =
     require("../../components/swarm/membershipPlan") as typeof import("../../components/swarm/membershipPlan");
   const { swarmNodeProvider } =
     require("../../components/swarm/provider") as typeof import("../../components/swarm/provider");
@@ -239,7 +239,7 @@ async function measure(runs: number): Promise<void> {
         init: bootstrap
           ? { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpiry: "720h0m0s" }
           : undefined,
-        managers: plan.managers.map((x) => nodeSshOf(x)),
+        managers: managersAskedBy(plan, h.name).map((x) => nodeSshOf(x)),
         expectedSwarmId: bootstrap ? undefined : state[plan.bootstrap.name]?.swarmId,
         forceQuorumLoss: false,
         timeouts: { readySeconds: 60, connectSeconds: 5 },

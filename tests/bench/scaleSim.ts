@@ -516,7 +516,7 @@ export function scenarioHosts(s: Pick<Scenario, "managers" | "workers">): HostSp
  */
 export async function project(fx: LatencyFixture, s: Scenario): Promise<Projection> {
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { membershipPlan } =
+  const { managersAskedBy, membershipPlan } =
     require("../../components/swarm/membershipPlan") as typeof import("../../components/swarm/membershipPlan");
   const { swarmNodeProvider } =
     require("../../components/swarm/provider") as typeof import("../../components/swarm/provider");
@@ -528,7 +528,6 @@ export async function project(fx: LatencyFixture, s: Scenario): Promise<Projecti
   try {
     const hosts = scenarioHosts(s);
     const plan = membershipPlan(hosts);
-    const managers = plan.managers.map((h) => nodeSshOf(h));
     const state: Record<string, Outputs> = {};
     const inputs = (h: HostSpec, bootstrap: boolean): Inputs => ({
       name: h.name,
@@ -543,7 +542,7 @@ export async function project(fx: LatencyFixture, s: Scenario): Promise<Projecti
       init: bootstrap
         ? { defaultAddrPool: ["10.20.0.0/16"], dataPathPort: 4789, certExpiry: "2160h0m0s" }
         : undefined,
-      managers,
+      managers: managersAskedBy(plan, h.name).map((m) => nodeSshOf(m)),
       expectedSwarmId: bootstrap ? undefined : state[plan.bootstrap.name]?.swarmId,
       forceQuorumLoss: false,
       maxParallelJoins: s.maxParallelJoins,

@@ -176,6 +176,13 @@ describe("diff classification", () => {
     expect(d([{ ...h3, user: "root" }], [h3]).updates).toEqual(["managers"]);
     expect(d(undefined, [h1]).updates).toEqual(["managers"]);
     expect(managersStale([h1], [])).toBe(false);
+    // The node itself counts while it is a manager: the only manager of a swarm asks itself (an empty list), and
+    // two workers promoted beside it leave it as it is.
+    const boot = { ...base, role: "manager" as const };
+    expect(classifyDiff({ ...boot, managers: [] }, { ...boot, managers: [h2, h3] }).changes).toBe(false);
+    expect(
+      classifyDiff({ ...boot, managers: [] }, { ...boot, role: "worker", managers: [h2, h3] }).updates,
+    ).toEqual(["role", "managers"]);
   });
 
   test("managers list, key, fingerprint and settings update in place (state must stay current)", () => {
