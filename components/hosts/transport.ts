@@ -316,6 +316,7 @@ export function commandKind(command: string): CommandKind {
     "echo",
     "printf",
     "cat",
+    "cut",
     "test",
     "[",
     "exit",

@@ -361,9 +361,14 @@ export class SimSwarm {
         await this.remote(L.info);
         return this.ok(this.info(a) + "\n");
       case "view": {
-        // Info everywhere; a manager also lists every node and prints the tokens (work on its own daemon).
+        // Info everywhere; the leader also lists every node and prints the tokens (work on its own daemon);
+        // another manager stops after its node list (modelled as the cost of an info).
         if (!this.isManager(a)) {
           await this.remote(L.view);
+          return this.ok(this.info(a) + "\n");
+        }
+        if (a !== this.leader) {
+          await this.remote(L.info, this.serverOf(this.hostCmd, a), S.managerCmd);
           return this.ok(this.info(a) + "\n");
         }
         await this.remote(L.view, this.serverOf(this.hostCmd, a), S.managerCmd);

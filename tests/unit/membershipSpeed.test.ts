@@ -48,6 +48,7 @@ case "$*" in
   "info --format {{json .Swarm}}") echo "$SF_INFO" ;;
   "info --format {{.Swarm.NodeID}}") echo n1 ;;
   "node ls -q") printf 'n1\\nn2\\n' ;;
+  "node ls --format {{.ID}} {{.Self}} {{.ManagerStatus}}") printf '%s\\n' "$SF_LS" ;;
   "node inspect n1 n2") echo "$SF_NODES" ;;
   "node inspect n1") echo "$SF_SELF" ;;
   "swarm join-token -q manager") echo SWMTKN-1-abc-manager ;;
@@ -71,6 +72,7 @@ async function runScript(script: string, env: Record<string, string>) {
     SF_INFO: INFO_MANAGER,
     SF_NODES: JSON.stringify([node("n1", { zone: "a" }), node("n2", {})]),
     SF_SELF: JSON.stringify([node("n1", { zone: "a", "storage.tier": "fast ssd" })]),
+    SF_LS: "n1 true Leader\nn2 false ",
     ...env,
   }).exec(script, "SWMTKN-1-from-stdin");
   return { ...r, calls: fs.readFileSync(log, "utf8").trim().split("\n") };
@@ -112,7 +114,7 @@ describe("commandKind", () => {
 });
 
 describe("host view (one command per host on refresh)", () => {
-  it("on a manager: its info, every node and both join tokens, in one command", async () => {
+  it("on the leader: its info, every node and both join tokens, in one command", async () => {
     const r = await runScript(VIEW_COMMAND, {});
     expect(r.code).toBe(0);
     const v = parseHostView(r.stdout);
@@ -122,6 +124,17 @@ describe("host view (one command per host on refresh)", () => {
       ["n2", {}],
     ]);
     expect(v.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
+  });
+  it("on a manager that is not the leader: its info only, after two docker calls", async () => {
+    const r = await runScript(VIEW_COMMAND, { SF_LS: "n1 true Reachable\nn2 false \nn3 false Leader" });
+    expect(r.code).toBe(0);
+    expect(parseHostView(r.stdout)).toEqual({
+      info: expect.objectContaining({ nodeId: "n1", controlAvailable: true }),
+    });
+    expect(r.calls).toEqual([
+      "info --format {{json .Swarm}}",
+      "node ls --format {{.ID}} {{.Self}} {{.ManagerStatus}}",
+    ]);
   });
   it("on a worker: only its info (one docker call)", async () => {
     const r = await runScript(VIEW_COMMAND, { SF_INFO: INFO_WORKER });
