@@ -127,6 +127,23 @@ async function simulate(fixtureFile: string): Promise<void> {
     sweep.push([label, sec(unb.convergeMs), sec(def.convergeMs)]);
   }
   table(["maxParallelJoins", "--parallel unbounded", `--parallel ${ENGINE_DEFAULT_PARALLEL}`], sweep);
+
+  // A refresh reads every node, each read one engine slot: its own host's view (one SSH connection and docker
+  // info) waits for a slot, so --parallel bounds how many hosts are asked at once.
+  console.log(
+    "\nEffect of pulumi --parallel at 7+300 (no-op re-run with refresh: read + diff, virtual seconds)",
+  );
+  const refresh: string[][] = [];
+  for (const [label, parallel] of [
+    [`${ENGINE_DEFAULT_PARALLEL} (default here)`, ENGINE_DEFAULT_PARALLEL],
+    ["32", 32],
+    ["64", 64],
+    ["unbounded", UNBOUNDED],
+  ] as const) {
+    const p = await project(fx, { managers: 7, workers: 300, parallel });
+    refresh.push([label, sec(p.noopMs)]);
+  }
+  table(["--parallel", "no-op s"], refresh);
   const cpu = process.cpuUsage(cpu0);
   console.log(
     `\nsimulation: ${sec(Date.now() - wall0)} s wall, ${sec((cpu.user + cpu.system) / 1000)} s CPU ` +
