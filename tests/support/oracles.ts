@@ -1,8 +1,23 @@
 // The facts the tests check against, derived from other projects' references into tests/fixtures/oracles/
-// (by tests/fixtures/derive.ts, `npm run fixtures:derive`; each fixture names its source and version).
+// (by scripts/derive-fixtures.ts, `npm run fixtures:derive`; each fixture names its source and version).
 import * as fs from "fs";
 import * as path from "path";
-import type { KeyNode } from "../fixtures/derive";
+
+/**
+ * A node of the Compose key tree: the JSON types a key takes, its keys (`keys`), keys by pattern (`patterns`),
+ * whether other keys are allowed (`other`), list items (`items`), allowed values (`enum`), a named definition
+ * (`ref`), or alternatives (`anyOf`). Descriptions, formats, ranges and `required` are left out.
+ */
+export interface KeyNode {
+  type?: string[];
+  keys?: Record<string, KeyNode>;
+  patterns?: Record<string, KeyNode>;
+  other?: boolean | KeyNode;
+  items?: KeyNode;
+  enum?: unknown[];
+  ref?: string;
+  anyOf?: KeyNode[];
+}
 
 const DIR = path.resolve(__dirname, "..", "fixtures", "oracles");
 
