@@ -8,6 +8,7 @@ import {
   Availability,
   blockingTasks,
   countManagers,
+  endpointKey,
   InitOptions,
   initCommand,
   joinCommand,
@@ -27,18 +28,12 @@ import {
   selfConvergeScript,
   servicesNotRunningElsewhere,
   sq,
+  SshEndpoint,
   SwarmInfo,
 } from "./plan";
 
-/** How to reach one host over SSH (the private key is passed separately, as a secret). */
-export interface NodeSsh {
-  /** Host name (HostSpec.name): used in every message. */
-  readonly name: string;
-  readonly address: string;
-  /** Default 22. */
-  readonly port?: number;
-  /** Default root. */
-  readonly user?: string;
+/** How to reach one host over SSH, with its host key when pinned. */
+export interface NodeSsh extends SshEndpoint {
   /** `SHA256:<base64>`; default not pinned. */
   readonly hostKeyFingerprint?: string;
 }
@@ -147,7 +142,7 @@ export async function run(
 export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   // Concurrent asks for the same host (parallel creates probing the same managers) share one command while it
   // runs; one that starts after a mutating command sends its own (forgetViews clears the map).
-  const key = `info:${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
+  const key = `info:${endpointKey(n)}`;
   const cache = views();
   const hit = cache.get(key);
   if (hit && hit.at === undefined) return (await hit.view)!.info;
@@ -246,7 +241,7 @@ export function forgetViews(): void {
  * Any mutating command sent through run/managerExec drops the cache. Only `read` uses it.
  */
 export function hostView(n: NodeSsh, ctx: Ctx): Promise<HostView | undefined> {
-  const key = `${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
+  const key = endpointKey(n);
   const cache = views();
   const hit = cache.get(key);
   if (hit && (hit.at === undefined || Date.now() - hit.at < VIEW_TTL_MS)) return hit.view;
@@ -305,7 +300,6 @@ function knownManagers(): Set<string> {
   return g[slot]!;
 }
 
-const hostKey = (n: NodeSsh) => `${n.user ?? "root"}@${n.address}:${n.port ?? 22}`;
 const isActiveManager = (info: SwarmInfo | undefined): info is SwarmInfo =>
   !!info && info.localNodeState === "active" && info.controlAvailable;
 
@@ -322,19 +316,19 @@ export async function findManager(
 ): Promise<Manager | undefined> {
   const list = candidates.filter((c) => c.name !== exclude);
   const known = knownManagers();
-  const hinted = list.find((c) => known.has(hostKey(c)));
+  const hinted = list.find((c) => known.has(endpointKey(c)));
   if (hinted) {
     const info = await probe(hinted, ctx);
     if (isActiveManager(info)) return { node: hinted, info, candidates: list };
-    known.delete(hostKey(hinted));
+    known.delete(endpointKey(hinted));
   }
   const infos = await Promise.all(list.map((c) => probe(c, ctx)));
   for (let i = 0; i < list.length; i++) {
     const info = infos[i];
     if (isActiveManager(info)) {
-      known.add(hostKey(list[i]));
+      known.add(endpointKey(list[i]));
       return { node: list[i], info, candidates: list };
-    } else known.delete(hostKey(list[i]));
+    } else known.delete(endpointKey(list[i]));
   }
   return undefined;
 }
@@ -505,7 +499,7 @@ export async function initSwarm(
   const v = parseHostView(out);
   rememberTokens(v.info.clusterId, v.tokens);
   // The nodes that join next find their manager with one probe of this host instead of one of every host.
-  if (isActiveManager(v.info)) knownManagers().add(hostKey(n));
+  if (isActiveManager(v.info)) knownManagers().add(endpointKey(n));
   return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
 }
 

@@ -160,21 +160,20 @@ export function canonical(v: unknown): string {
   );
 }
 
-/**
- * Classifies a change from `olds` (state, possibly refreshed) to `news` (inputs). A new host or address
- * (or advertise address) replaces the node, delete-before-replace; role, availability, labels, SSH
- * details, init options, the managers list and the other settings change in place (the last ones only
- * refresh the state); a node that read found outside the swarm is re-joined.
- */
-/** An SSH endpoint as the managers hint lists it. */
+/** How to reach one host over SSH (the private key is passed separately, as a secret). */
 export interface SshEndpoint {
+  /** Host name (HostSpec.name): used in every message. */
   readonly name: string;
   readonly address: string;
+  /** Default 22. */
   readonly port?: number;
+  /** Default root. */
   readonly user?: string;
 }
 
-const endpointKey = (e: SshEndpoint) => `${e.user ?? "root"}@${e.address}:${e.port ?? 22}`;
+/** `user@address:port`, defaults filled in: one host, however its endpoint is spelled. */
+export const endpointKey = (e: Omit<SshEndpoint, "name">) =>
+  `${e.user ?? "root"}@${e.address}:${e.port ?? 22}`;
 
 /**
  * Whether a node's stored `managers` list must be replaced by the configured one. The list is only where read,
@@ -191,6 +190,12 @@ export function managersStale(
   return !(stored ?? []).some((e) => wanted.has(endpointKey(e)));
 }
 
+/**
+ * Classifies a change from `olds` (state, possibly refreshed) to `news` (inputs). A new host or address
+ * (or advertise address) replaces the node, delete-before-replace; role, availability, labels, SSH
+ * details, init options, the managers list and the other settings change in place (the last ones only
+ * refresh the state); a node that read found outside the swarm is re-joined.
+ */
 export function classifyDiff(olds: NodeDesired, news: NodeDesired): DiffPlan {
   const replaces: string[] = [];
   const updates: string[] = [];
