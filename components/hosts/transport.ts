@@ -320,10 +320,12 @@ export function commandKind(command: string): CommandKind {
     "test",
     "[",
     "exit",
+    "wait",
     ":",
   ]);
   const keywords = new Set(["if", "then", "else", "elif", "fi", "esac", "in", "!", "do", "done"]);
-  for (const segment of unquoted.split(/&&|\|\||;;|[;|\n(){}`]|\$\(/)) {
+  // A lone `&` (a command sent to the background) separates commands too; `2>&1` and `&>` do not.
+  for (const segment of unquoted.split(/&&|\|\||;;|[;|\n(){}`]|\$\(|(?<![>&])&(?![&>\d])/)) {
     const words = segment
       .trim()
       .split(/\s+/)

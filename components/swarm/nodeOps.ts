@@ -10,8 +10,8 @@ import {
   countManagers,
   endpointKey,
   InitOptions,
-  initCommand,
-  joinCommand,
+  initScript,
+  joinScript,
   labelChanges,
   managerJoinAddr,
   NODE_LS_FORMAT,
@@ -25,11 +25,12 @@ import {
   parseTasks,
   quorumAfter,
   scrub,
-  selfConvergeScript,
   servicesNotRunningElsewhere,
   sq,
   SshEndpoint,
+  SWARM_INFO_COMMAND,
   SwarmInfo,
+  TOKEN_LINES_IN_BACKGROUND,
 } from "./plan";
 
 /** How to reach one host over SSH, with its host key when pinned. */
@@ -147,7 +148,7 @@ export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   const hit = cache.get(key);
   if (hit && hit.at === undefined) return (await hit.view)!.info;
   const entry: ViewEntry = {
-    view: run(n, ctx, "docker info", "docker info --format '{{json .Swarm}}'").then((out) => ({
+    view: run(n, ctx, "docker info", SWARM_INFO_COMMAND).then((out) => ({
       info: parseSwarmInfo(out),
     })),
   };
@@ -168,49 +169,53 @@ export async function probe(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo | undefined
   }
 }
 
-/** What one read of a host shows: its own swarm info and, on a manager, every node and the join tokens. */
+/** What one read of a host shows: its own swarm info and, on the lister (a manager), every node and the join tokens. */
 export interface HostView {
   readonly info: SwarmInfo;
-  /** Every node of the swarm, as this host sees them: only on a manager that could list them. */
+  /** Every node of the swarm, as this host sees them: only when listed, on a manager that could list them. */
   readonly nodes?: readonly NodeObservation[];
-  /** Only on a manager that could read them. Secret. */
+  /** Only when listed, on a manager that could read them. Secret. */
   readonly tokens?: { readonly manager: string; readonly worker: string };
 }
 
 /**
- * One command: the swarm info; on the leader, then every node (`@nodes`) and the two join tokens (`@tokens`).
- * Only the leader lists them: a refresh asks every manager, and one full answer is enough (the other managers
- * stop after `docker node ls`, 2 docker calls instead of 5). With no leader, no host lists them, and read asks
- * again with retries.
+ * One command on the host a refresh asks for the whole swarm (the lister, see listerOf): its swarm info, every
+ * node (`@nodes`: `docker node ls -q`, then one `docker node inspect`) and the two join tokens. The node list is
+ * piped into the rest, so it runs beside the info, and the tokens are fetched beside both: two docker calls one
+ * after the other instead of five. Every other host is asked only for its own swarm info (SWARM_INFO_COMMAND). On
+ * a host that is not a manager the listing parts print nothing.
  */
-export const VIEW_COMMAND =
-  `i=$(docker info --format '{{json .Swarm}}') || exit $?; printf '%s\\n' "$i"; ` +
-  `case "$i" in *'"ControlAvailable":true'*) ` +
-  `l=$(docker node ls --format '{{.ID}} {{.Self}} {{.ManagerStatus}}' 2>/dev/null); ` +
-  `case "$l" in *' true Leader'*) echo @nodes; docker node inspect $(printf '%s\\n' "$l" | cut -d' ' -f1) 2>/dev/null; ` +
-  `echo @tokens; docker swarm join-token -q manager 2>/dev/null; docker swarm join-token -q worker 2>/dev/null;; ` +
-  `esac;; esac`;
+export const LIST_VIEW_COMMAND =
+  `docker node ls -q 2>/dev/null | { ${TOKEN_LINES_IN_BACKGROUND}` +
+  `i=$(${SWARM_INFO_COMMAND}) || { r=$?; wait; exit $r; }; ids=$(cat); n=; ` +
+  `if [ -n "$ids" ]; then n=$(docker node inspect $ids 2>/dev/null); fi; wait; printf '%s\\n' "$i"; ` +
+  `if [ -n "$n" ]; then printf '@nodes\\n%s\\n' "$n"; fi; }`;
 
-/** Parses the output of VIEW_COMMAND; the parts a manager could not read are left out. */
+/**
+ * Parses a host's answer: the swarm info (its first line that is not a marker), the `@manager-token` and
+ * `@worker-token` lines, and the node inspect after `@nodes` (to the end); the parts a host could not read are
+ * left out.
+ */
 export function parseHostView(out: string): HostView {
   const lines = out.split("\n");
-  const at = (marker: string) => lines.indexOf(marker);
-  const iNodes = at("@nodes");
-  const iTokens = at("@tokens");
-  const info = parseSwarmInfo(lines[0]);
+  const iNodes = lines.indexOf("@nodes");
+  const head = iNodes >= 0 ? lines.slice(0, iNodes) : lines;
+  const info = parseSwarmInfo(head.find((l) => l.trim() !== "" && !l.startsWith("@")) ?? "");
+  const token = (role: string) =>
+    head
+      .find((l) => l.startsWith(`@${role}-token `))
+      ?.slice(`@${role}-token `.length)
+      .trim() ?? "";
   let nodes: NodeObservation[] | undefined;
-  let tokens: { manager: string; worker: string } | undefined;
-  if (iNodes > 0) {
+  if (iNodes >= 0) {
     try {
-      nodes = parseNodeInspectAll(lines.slice(iNodes + 1, iTokens > iNodes ? iTokens : undefined).join("\n"));
+      nodes = parseNodeInspectAll(lines.slice(iNodes + 1).join("\n"));
     } catch {
       nodes = undefined;
     }
   }
-  if (iTokens > 0) {
-    const [manager, worker] = lines.slice(iTokens + 1).map((l) => l.trim());
-    if (/^SWMTKN-/.test(manager ?? "") && /^SWMTKN-/.test(worker ?? "")) tokens = { manager, worker };
-  }
+  const [manager, worker] = [token("manager"), token("worker")];
+  const tokens = /^SWMTKN-/.test(manager) && /^SWMTKN-/.test(worker) ? { manager, worker } : undefined;
   return { info, nodes, tokens };
 }
 
@@ -221,6 +226,8 @@ interface ViewEntry {
   view: Promise<HostView | undefined>;
   /** When the view arrived; unset while in flight. */
   at?: number;
+  /** Whether the view lists the nodes and tokens (LIST_VIEW_COMMAND). */
+  listed?: boolean;
 }
 
 function views(): Map<string, ViewEntry> {
@@ -236,17 +243,20 @@ export function forgetViews(): void {
 }
 
 /**
- * The host's view (one command), or undefined if SSH or docker do not answer. Shared by every resource of
- * this process while in flight and for VIEW_TTL_MS after: the reads of one refresh send one command per host.
- * Any mutating command sent through run/managerExec drops the cache. Only `read` uses it.
+ * The host's view (one command), or undefined if SSH or docker do not answer: with `list`, the lister's whole
+ * view (LIST_VIEW_COMMAND), else its own swarm info. Shared by every resource of this process while in flight and
+ * for VIEW_TTL_MS after (a listed view also answers an unlisted ask): the reads of one refresh send one command per
+ * host. Any mutating command sent through run/managerExec drops the cache. Only `read` uses it.
  */
-export function hostView(n: NodeSsh, ctx: Ctx): Promise<HostView | undefined> {
+export function hostView(n: NodeSsh, ctx: Ctx, list: boolean): Promise<HostView | undefined> {
   const key = endpointKey(n);
   const cache = views();
   const hit = cache.get(key);
-  if (hit && (hit.at === undefined || Date.now() - hit.at < VIEW_TTL_MS)) return hit.view;
+  if (hit && (hit.listed || !list) && (hit.at === undefined || Date.now() - hit.at < VIEW_TTL_MS))
+    return hit.view;
   const entry: ViewEntry = {
-    view: run(n, ctx, "docker info", VIEW_COMMAND).then(
+    listed: list,
+    view: run(n, ctx, "docker info", list ? LIST_VIEW_COMMAND : SWARM_INFO_COMMAND).then(
       (out) => {
         const v = parseHostView(out);
         rememberTokens(v.info.clusterId, v.tokens);
@@ -292,11 +302,14 @@ export interface Manager {
   candidates?: readonly NodeSsh[];
 }
 
-/** Hosts this process last found to be an active manager with control available (`user@address:port`). */
-function knownManagers(): Set<string> {
+/**
+ * Managers this process last found active with control available, by `user@address:port`, with the swarm info they
+ * answered then (their swarm id and address, what a join needs).
+ */
+function knownManagers(): Map<string, Manager> {
   const slot = Symbol.for("swarmform.swarm.knownManagers");
-  const g = globalThis as unknown as Record<symbol, Set<string> | undefined>;
-  if (!g[slot]) g[slot] = new Set();
+  const g = globalThis as unknown as Record<symbol, Map<string, Manager> | undefined>;
+  if (!g[slot]) g[slot] = new Map();
   return g[slot]!;
 }
 
@@ -319,16 +332,42 @@ export async function findManager(
   const hinted = list.find((c) => known.has(endpointKey(c)));
   if (hinted) {
     const info = await probe(hinted, ctx);
-    if (isActiveManager(info)) return { node: hinted, info, candidates: list };
+    if (isActiveManager(info)) {
+      known.set(endpointKey(hinted), { node: hinted, info });
+      return { node: hinted, info, candidates: list };
+    }
     known.delete(endpointKey(hinted));
   }
   const infos = await Promise.all(list.map((c) => probe(c, ctx)));
   for (let i = 0; i < list.length; i++) {
     const info = infos[i];
     if (isActiveManager(info)) {
-      known.add(endpointKey(list[i]));
+      known.set(endpointKey(list[i]), { node: list[i], info });
       return { node: list[i], info, candidates: list };
     } else known.delete(endpointKey(list[i]));
+  }
+  return undefined;
+}
+
+/**
+ * A manager among `candidates` that this process already found active (at the init, or by an earlier probe), of
+ * the expected swarm when one is given, and the join token for `role` this process holds for that swarm: enough
+ * to join without asking anyone first (joinSwarm uses that token). Nothing is probed: if it stopped being a
+ * manager, the join itself fails, as it does on a node already in a swarm, without changing anything (and a
+ * token only opens the swarm whose CA it names).
+ */
+export function knownManagerToJoin(
+  candidates: readonly NodeSsh[],
+  role: NodeRole,
+  expectedSwarmId?: string,
+): Manager | undefined {
+  const known = knownManagers();
+  for (const c of candidates) {
+    const m = known.get(endpointKey(c));
+    const swarmId = m?.info.clusterId;
+    const token = swarmId ? tokenCache().get(swarmId)?.[role] : undefined;
+    if (m && token && (!expectedSwarmId || swarmId === expectedSwarmId))
+      return { node: c, info: m.info, candidates };
   }
   return undefined;
 }
@@ -466,8 +505,6 @@ export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: stri
   return tokens;
 }
 
-const INFO = "docker info --format '{{json .Swarm}}'";
-
 /** What a node wants right after it became a member (labels and availability). */
 export interface SelfDesired {
   readonly labels: Readonly<Record<string, string>>;
@@ -493,13 +530,12 @@ export async function initSwarm(
     n,
     ctx,
     "docker swarm init",
-    `${initCommand(advertise, init)} >/dev/null && { ${selfConvergeScript(desired.labels, desired.availability)}` +
-      `echo @tokens; docker swarm join-token -q manager 2>/dev/null; docker swarm join-token -q worker 2>/dev/null; true; }`,
+    initScript(advertise, init, desired.labels, desired.availability),
   );
   const v = parseHostView(out);
   rememberTokens(v.info.clusterId, v.tokens);
   // The nodes that join next find their manager with one probe of this host instead of one of every host.
-  if (isActiveManager(v.info)) knownManagers().add(endpointKey(n));
+  if (isActiveManager(v.info)) knownManagers().set(endpointKey(n), { node: n, info: v.info });
   return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
 }
 
@@ -514,18 +550,19 @@ export async function joinSwarm(
   m: Manager,
   role: NodeRole,
   advertise: string,
-  desired?: SelfDesired,
+  desired: SelfDesired,
 ): Promise<JoinedInfo> {
-  event(n.name, `join-${role}`);
   const swarmId = m.info.clusterId ?? "";
   const fresh = async () =>
     (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
   const cached = swarmId ? tokenCache().get(swarmId)?.[role] : undefined;
-  const join = joinCommand(advertise, managerJoinAddr(m.info.nodeAddr));
-  const command =
-    role === "manager" && desired
-      ? `${join} >/dev/null && { ${selfConvergeScript(desired.labels, desired.availability)}true; }`
-      : `${join} >/dev/null && ${INFO}`;
+  const command = joinScript(
+    advertise,
+    managerJoinAddr(m.info.nodeAddr),
+    role,
+    desired.labels,
+    desired.availability,
+  );
   let out: string;
   try {
     out = await run(n, ctx, "docker swarm join", command, cached ?? (await fresh()));
@@ -535,6 +572,8 @@ export async function joinSwarm(
     tokenCache().delete(swarmId);
     out = await run(n, ctx, "docker swarm join", command, await fresh());
   }
+  // Logged once it went through: a join the node refused (already in a swarm) changed nothing.
+  event(n.name, `join-${role}`);
   const v = parseHostView(out);
   return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId) };
 }

@@ -428,11 +428,23 @@ export function nodeUpdateCommand(
   return `docker node update ${args.join(" ")} ${sq(nodeId)}`;
 }
 
+/** `docker info --format '{{json .Swarm}}'`: a host's own swarm info, as one JSON line. */
+export const SWARM_INFO_COMMAND = "docker info --format '{{json .Swarm}}'";
+
+/**
+ * Shell text that fetches both join tokens in the background, each printed as one short line
+ * (`@manager-token T`, `@worker-token T`; nothing when the host cannot read them). Whatever follows must print
+ * its own output only after `wait`, so that no line is cut in two.
+ */
+export const TOKEN_LINES_IN_BACKGROUND =
+  `(t=$(docker swarm join-token -q manager 2>/dev/null) && echo "@manager-token $t") & ` +
+  `(t=$(docker swarm join-token -q worker 2>/dev/null) && echo "@worker-token $t") & `;
+
 /**
  * Shell text, run on a manager right after it initialised or joined, that sets the desired labels and
  * availability on itself (a fresh node has no labels and is active), then prints its swarm info, `@nodes` and
- * its own `docker node inspect`. A failed update is not fatal here: the inspect shows what is missing, and the
- * caller converges the rest through another manager.
+ * its own `docker node inspect`: three docker calls (the node id comes out of the info). A failed update is not
+ * fatal here: the inspect shows what is missing, and the caller converges the rest through another manager.
  */
 export function selfConvergeScript(
   labels: Readonly<Record<string, string>>,
@@ -442,9 +454,43 @@ export function selfConvergeScript(
     ...labelChanges({}, labels),
     availability: availability !== "active" ? availability : undefined,
   });
-  const id = `id=$(docker info --format '{{.Swarm.NodeID}}'); `;
+  // NodeID is the first field of the Swarm JSON.
+  const info = `i=$(${SWARM_INFO_COMMAND}); id=\${i#*'"NodeID":"'}; id=\${id%%'"'*}; `;
   const upd = update ? `${update.replace(sq("@ID@"), '"$id"')} >/dev/null 2>&1; ` : "";
-  return `${id}${upd}docker info --format '{{json .Swarm}}'; echo @nodes; docker node inspect "$id" 2>/dev/null; `;
+  return `${info}${upd}n=$(docker node inspect "$id" 2>/dev/null); wait; printf '%s\\n@nodes\\n%s\\n' "$i" "$n"; `;
+}
+
+/**
+ * The one command that forms the swarm: `docker swarm init`, then the node's own labels and availability
+ * (selfConvergeScript) with both join tokens fetched beside them. Its output is read by parseHostView.
+ */
+export function initScript(
+  advertiseAddress: string,
+  init: InitOptions,
+  labels: Readonly<Record<string, string>>,
+  availability: Availability,
+): string {
+  return (
+    `${initCommand(advertiseAddress, init)} >/dev/null && ` +
+    `{ ${TOKEN_LINES_IN_BACKGROUND}${selfConvergeScript(labels, availability)}true; }`
+  );
+}
+
+/**
+ * The one command that joins a node (token on stdin): a manager then sets its own labels and availability
+ * (selfConvergeScript); a worker cannot (its caller does that through a manager) and prints its swarm info.
+ */
+export function joinScript(
+  advertiseAddress: string,
+  managerAddr: string,
+  role: NodeRole,
+  labels: Readonly<Record<string, string>>,
+  availability: Availability,
+): string {
+  const join = joinCommand(advertiseAddress, managerAddr);
+  return role === "manager"
+    ? `${join} >/dev/null && { ${selfConvergeScript(labels, availability)}true; }`
+    : `${join} >/dev/null && ${SWARM_INFO_COMMAND}`;
 }
 
 /** `host:2377` from a swarm NodeAddr (which has no port). */

@@ -16,6 +16,7 @@ import {
   initSwarm,
   inspectNode,
   joinSwarm,
+  knownManagerToJoin,
   leave,
   Manager,
   NodeSsh,
@@ -34,7 +35,16 @@ import {
   withSwarmLock,
 } from "./nodeOps";
 import { joinLimitProblem, withJoinSlot } from "./joinLimiter";
-import { Availability, classifyDiff, InitOptions, NodeObservation, NodeRole, removalSteps, sq } from "./plan";
+import {
+  Availability,
+  classifyDiff,
+  endpointKey,
+  InitOptions,
+  NodeObservation,
+  NodeRole,
+  removalSteps,
+  sq,
+} from "./plan";
 
 /** Inputs of a SwarmNode, as the provider sees them (plain values). */
 export interface SwarmNodeInputs {
@@ -110,6 +120,15 @@ function candidatesOf(p: SwarmNodeInputs): NodeSsh[] {
   return list;
 }
 
+/**
+ * The host every read of a swarm's nodes asks for the whole swarm: the bootstrap node (the first configured
+ * manager), which each other node finds first in its `managers` list. One host for all, so that a refresh lists
+ * the nodes once; when it cannot answer, read falls back to asking every candidate.
+ */
+function listerOf(p: SwarmNodeInputs): NodeSsh {
+  return p.bootstrap || p.managers.length === 0 ? nodeSshOf(p) : p.managers[0];
+}
+
 /** What a node looks like right after it joined (or initialised) with `role`: no labels, active. */
 function freshNode(nodeId: string, role: NodeRole): NodeObservation {
   return {
@@ -182,6 +201,20 @@ async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<M
   const ctx = ctxOf(p);
   const self = nodeSshOf(p);
   const advertise = p.advertiseAddress ?? p.address;
+  // The desired labels and availability go with the init (or a manager's join): one round trip less.
+  const desired = { labels: p.labels ?? {}, availability: p.availability ?? "active" };
+  // A joiner whose manager and token this process already knows (e.g. the init just ran) joins at once, in one
+  // round trip. A node already in a swarm refuses the join and nothing changes; that, SSH not ready yet or any
+  // other failure sends it the careful way below, which waits for the host and asks the managers first.
+  const known =
+    p.bootstrap || staleNodeId ? undefined : knownManagerToJoin(p.managers, p.role, p.expectedSwarmId);
+  if (known) {
+    const joined = await withJoinSlot(known.info.clusterId ?? known.node.address, p.maxParallelJoins, () =>
+      joinSwarm(self, ctx, known, p.role, advertise, desired),
+    ).catch(() => undefined);
+    if (joined)
+      return { m: known, nodeId: joined.nodeId, known: joined.node ?? freshNode(joined.nodeId, p.role) };
+  }
   // The node itself, and a manager of the swarm other than this node (for the bootstrap node: maybe none yet).
   let [info, m] = await Promise.all([waitReady(self, ctx), findManager(candidatesOf(p), ctx, p.name)]);
   if (info.localNodeState === "pending" || info.localNodeState === "error") {
@@ -221,8 +254,6 @@ async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<M
       await removeNode(m, ctx, self, staleNodeId, true);
     }
   }
-  // The desired labels and availability go with the init (or a manager's join): one round trip less.
-  const desired = { labels: p.labels ?? {}, availability: p.availability ?? "active" };
   if (!m) {
     const { node, tokens, ...initInfo } = await initSwarm(
       self,
@@ -365,29 +396,30 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
   async read(id: string, props: SwarmNodeOutputs) {
     const ctx = ctxOf(props);
     const self = nodeSshOf(props);
-    // One command per host, shared by the reads of one refresh: the node's own view, and a manager's view of
-    // every node (the first candidate, in order, that is a manager and could list the nodes).
+    // One command per host, shared by the reads of one refresh: every node asks its own host for its swarm info,
+    // and the lister (the same host for every node of the swarm) for every node and the join tokens.
     const candidates = candidatesOf(props);
-    const [own, ...seen] = await Promise.all([
-      hostView(self, ctx),
-      ...candidates.map((c) => hostView(c, ctx)),
+    const lister = listerOf(props);
+    const selfLists = endpointKey(lister) === endpointKey(self);
+    const [own, seen] = await Promise.all([
+      hostView(self, ctx, selfLists),
+      selfLists ? undefined : hostView(lister, ctx, true),
     ]);
-    const i = seen.findIndex(
-      (v) =>
-        v?.info.localNodeState === "active" &&
-        v.info.controlAvailable &&
-        v.nodes !== undefined &&
-        (!props.bootstrap || v.tokens !== undefined),
-    );
+    const v = selfLists ? own : seen;
+    const listed =
+      v?.info.localNodeState === "active" &&
+      v.info.controlAvailable &&
+      v.nodes !== undefined &&
+      (!props.bootstrap || v.tokens !== undefined);
     let outs: SwarmNodeOutputs;
     let info = own?.info;
-    if (i >= 0) {
-      const v = seen[i]!;
-      const m: Manager = { node: candidates[i], info: v.info, candidates };
+    if (listed) {
+      const m: Manager = { node: lister, info: v.info, candidates };
       const obs = props.nodeId ? v.nodes!.find((n) => n.id === props.nodeId) : undefined;
       outs = outputsOf(props, m, props.nodeId, obs, props.bootstrap ? v.tokens! : NO_TOKENS);
     } else {
-      // No manager could answer in one go (e.g. no leader right now): ask with retries, as create does.
+      // The lister could not answer in one go (down, not a manager, no leader right now): ask the candidates,
+      // with retries, as create does.
       const [m, probed] = await Promise.all([requireManager(candidates, ctx, self), probe(self, ctx)]);
       const [obs, tokens] = await Promise.all([inspectNode(m, ctx, props.nodeId), tokensFor(props, m)]);
       outs = outputsOf(props, m, props.nodeId, obs, tokens);

@@ -14,7 +14,7 @@
 
 import type { HostSpec } from "../../components/config/types";
 import type { SshTarget, Transport, ExecResult } from "../../components/hosts/transport";
-import { nodeSshOf, VIEW_COMMAND } from "../../components/swarm/nodeOps";
+import { LIST_VIEW_COMMAND, nodeSshOf } from "../../components/swarm/nodeOps";
 
 /** Latencies measured on the testbed (`npm run bench:scale -- --measure`), in ms. */
 export interface LatencyFixture {
@@ -25,7 +25,7 @@ export interface LatencyFixture {
   readonly latencyMs: {
     readonly connect: number;
     readonly info: number;
-    /** The host view (nodeOps VIEW_COMMAND): info, and on a manager every node and the join tokens. */
+    /** The lister's host view (nodeOps LIST_VIEW_COMMAND): info, and on a manager every node and the join tokens. */
     readonly view: number;
     readonly init: number;
     readonly joinManager: number;
@@ -193,7 +193,7 @@ export function classify(command: string): CommandClass {
   if (/^docker node update\b.*&& docker node inspect '[^']*'$/.test(c)) return "update";
   if (/^docker node inspect '[^']*'$/.test(c)) return "inspect";
   if (/^docker info --format '\{\{json \.Swarm\}\}'$/.test(c)) return "info";
-  if (c === VIEW_COMMAND) return "view";
+  if (c === LIST_VIEW_COMMAND) return "view";
   if (c === "true") return "true";
   return "unknown";
 }
@@ -361,19 +361,15 @@ export class SimSwarm {
         await this.remote(L.info);
         return this.ok(this.info(a) + "\n");
       case "view": {
-        // Info everywhere; the leader also lists every node and prints the tokens (work on its own daemon);
-        // another manager stops after its node list (modelled as the cost of an info).
+        // The lister (nodeOps LIST_VIEW_COMMAND): info everywhere; a manager also lists every node and prints
+        // the tokens (work on its own daemon).
         if (!this.isManager(a)) {
           await this.remote(L.view);
           return this.ok(this.info(a) + "\n");
         }
-        if (a !== this.leader) {
-          await this.remote(L.info, this.serverOf(this.hostCmd, a), S.managerCmd);
-          return this.ok(this.info(a) + "\n");
-        }
         await this.remote(L.view, this.serverOf(this.hostCmd, a), S.managerCmd);
         const all = JSON.stringify([...this.nodes.values()].map((n) => JSON.parse(this.inspect(n))[0]));
-        return this.ok(`${this.info(a)}\n@nodes\n${all}\n${this.tokenLines()}`);
+        return this.ok(`${this.tokenLines()}${this.info(a)}\n@nodes\n${all}\n`);
       }
       case "init": {
         await this.remote(L.init);
@@ -384,7 +380,7 @@ export class SimSwarm {
         const n = this.newNode(t, "manager");
         this.nodes.set(a, n);
         return this.ok(
-          this.selfConverged(n, command) + (command.includes("echo @tokens") ? this.tokenLines() : ""),
+          (command.includes("@manager-token") ? this.tokenLines() : "") + this.selfConverged(n, command),
         );
       }
       case "join": {
@@ -429,7 +425,7 @@ export class SimSwarm {
   }
 
   private tokenLines(): string {
-    return "@tokens\nSWMTKN-1-sim-manager\nSWMTKN-1-sim-worker\n";
+    return "@manager-token SWMTKN-1-sim-manager\n@worker-token SWMTKN-1-sim-worker\n";
   }
 
   /**
@@ -438,7 +434,7 @@ export class SimSwarm {
    * the node's own inspect follows `@nodes`.
    */
   private selfConverged(n: SimNode, command: string): string {
-    if (!command.includes("echo @nodes")) return this.info(n.address) + "\n";
+    if (!command.includes("@nodes")) return this.info(n.address) + "\n";
     applyNodeUpdate(n, command);
     return `${this.info(n.address)}\n@nodes\n${this.inspect(n)}\n`;
   }

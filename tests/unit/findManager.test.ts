@@ -7,6 +7,7 @@ import {
   findManager,
   forgetViews,
   initSwarm,
+  knownManagerToJoin,
   NodeSsh,
   requireManager,
   withDefaults,
@@ -31,7 +32,8 @@ const fakeTransport = (t: SshTarget): Transport => ({
         ControlAvailable: true,
         Cluster: { ID: "c1" },
       };
-      return { stdout: `${JSON.stringify(info)}\n@tokens\nSWMTKN-1-a\nSWMTKN-1-b\n`, stderr: "", code: 0 };
+      const tokens = "@manager-token SWMTKN-1-a\n@worker-token SWMTKN-1-b\n";
+      return { stdout: `${tokens}${JSON.stringify(info)}\n`, stderr: "", code: 0 };
     }
     if (!command.startsWith("docker info")) return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
     probes.push(t.host);
@@ -130,4 +132,22 @@ test("after this process initialised the swarm, the next node's search probes on
   forgetViews();
   expect((await findManager(hosts, ctx, "h5"))?.node.name).toBe("h1");
   expect(probes).toEqual(["h1"]);
+});
+
+test("after the init, a joiner knows its manager (and holds a token) without asking anyone", async () => {
+  managers = {};
+  const INIT = { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "2160h0m0s" };
+  expect(knownManagerToJoin(hosts, "worker")).toBeUndefined();
+  await initSwarm(hosts[0], ctx, hosts[0].address, INIT);
+  probes = [];
+  const known = knownManagerToJoin(hosts.slice(0, 3), "worker", "c1");
+  expect(known?.node.name).toBe("h1");
+  expect(known?.info.clusterId).toBe("c1");
+  expect(probes).toEqual([]);
+  // Not when another swarm is expected, nor when the known manager is not among the candidates.
+  expect(knownManagerToJoin(hosts, "worker", "c2")).toBeUndefined();
+  expect(knownManagerToJoin(hosts.slice(1), "worker")).toBeUndefined();
+  // Nor without a token in hand.
+  g[Symbol.for("swarmform.swarm.tokens")] = undefined;
+  expect(knownManagerToJoin(hosts, "worker")).toBeUndefined();
 });

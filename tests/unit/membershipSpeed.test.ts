@@ -6,13 +6,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { commandKind, localTransport } from "../../components/hosts/transport";
-import { parseHostView, VIEW_COMMAND } from "../../components/swarm/nodeOps";
+import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps";
 import {
   initCommand,
   joinCommand,
   nodeUpdateCommand,
   parseNodeInspectAll,
   selfConvergeScript,
+  TOKEN_LINES_IN_BACKGROUND,
 } from "../../components/swarm/plan";
 
 const INFO_MANAGER = JSON.stringify({
@@ -45,14 +46,12 @@ beforeAll(() => {
     `#!/bin/sh
 echo "$*" >> "$SF_LOG"
 case "$*" in
-  "info --format {{json .Swarm}}") echo "$SF_INFO" ;;
-  "info --format {{.Swarm.NodeID}}") echo n1 ;;
-  "node ls -q") printf 'n1\\nn2\\n' ;;
-  "node ls --format {{.ID}} {{.Self}} {{.ManagerStatus}}") printf '%s\\n' "$SF_LS" ;;
+  "info --format {{json .Swarm}}") echo "$SF_INFO"; exit "\${SF_INFO_EXIT:-0}" ;;
+  "node ls -q") [ -z "$SF_WORKER" ] || exit 1; printf 'n1\\nn2\\n' ;;
   "node inspect n1 n2") echo "$SF_NODES" ;;
   "node inspect n1") echo "$SF_SELF" ;;
-  "swarm join-token -q manager") echo SWMTKN-1-abc-manager ;;
-  "swarm join-token -q worker") echo SWMTKN-1-abc-worker ;;
+  "swarm join-token -q manager") [ -z "$SF_WORKER" ] || exit 1; echo SWMTKN-1-abc-manager ;;
+  "swarm join-token -q worker") [ -z "$SF_WORKER" ] || exit 1; echo SWMTKN-1-abc-worker ;;
   "node update"*) exit "\${SF_UPDATE_EXIT:-0}" ;;
   "swarm init"*|"swarm join"*) exit 0 ;;
   *) echo "unexpected: $*" >&2; exit 9 ;;
@@ -72,7 +71,6 @@ async function runScript(script: string, env: Record<string, string>) {
     SF_INFO: INFO_MANAGER,
     SF_NODES: JSON.stringify([node("n1", { zone: "a" }), node("n2", {})]),
     SF_SELF: JSON.stringify([node("n1", { zone: "a", "storage.tier": "fast ssd" })]),
-    SF_LS: "n1 true Leader\nn2 false ",
     ...env,
   }).exec(script, "SWMTKN-1-from-stdin");
   return { ...r, calls: fs.readFileSync(log, "utf8").trim().split("\n") };
@@ -82,7 +80,7 @@ describe("commandKind", () => {
   it("counts the queries as reads", () => {
     for (const c of [
       "docker info --format '{{json .Swarm}}'",
-      VIEW_COMMAND,
+      LIST_VIEW_COMMAND,
       "docker node inspect 'abc'",
       "docker node ls --format '{{.ID}}'",
       "docker node ps 'x' --filter desired-state=running",
@@ -103,6 +101,7 @@ describe("commandKind", () => {
       "docker swarm join-token --rotate -q worker",
       'base=/var/lock; d="$base"/x.lock; if mkdir "$d"; then echo me > "$d/owner"; fi',
       "rm -rf /tmp/x",
+      "docker info & rm -rf /tmp/x",
       "echo hi > /etc/motd",
       "some-unknown-tool --flag",
     ])
@@ -114,8 +113,8 @@ describe("commandKind", () => {
 });
 
 describe("host view (one command per host on refresh)", () => {
-  it("on the leader: its info, every node and both join tokens, in one command", async () => {
-    const r = await runScript(VIEW_COMMAND, {});
+  it("on the lister: its info, every node and both join tokens, in one command of five docker calls", async () => {
+    const r = await runScript(LIST_VIEW_COMMAND, {});
     expect(r.code).toBe(0);
     const v = parseHostView(r.stdout);
     expect(v.info).toMatchObject({ nodeId: "n1", controlAvailable: true, clusterId: "c1" });
@@ -124,26 +123,28 @@ describe("host view (one command per host on refresh)", () => {
       ["n2", {}],
     ]);
     expect(v.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
-  });
-  it("on a manager that is not the leader: its info only, after two docker calls", async () => {
-    const r = await runScript(VIEW_COMMAND, { SF_LS: "n1 true Reachable\nn2 false \nn3 false Leader" });
-    expect(r.code).toBe(0);
-    expect(parseHostView(r.stdout)).toEqual({
-      info: expect.objectContaining({ nodeId: "n1", controlAvailable: true }),
-    });
-    expect(r.calls).toEqual([
+    // The tokens are fetched beside the rest (their order varies).
+    expect([...r.calls].sort()).toEqual([
       "info --format {{json .Swarm}}",
-      "node ls --format {{.ID}} {{.Self}} {{.ManagerStatus}}",
+      "node inspect n1 n2",
+      "node ls -q",
+      "swarm join-token -q manager",
+      "swarm join-token -q worker",
     ]);
   });
-  it("on a worker: only its info (one docker call)", async () => {
-    const r = await runScript(VIEW_COMMAND, { SF_INFO: INFO_WORKER });
-    const v = parseHostView(r.stdout);
-    expect(v).toEqual({ info: expect.objectContaining({ nodeId: "n2", controlAvailable: false }) });
-    expect(r.calls).toEqual(["info --format {{json .Swarm}}"]);
+  it("on a host that is not a manager: its info only", async () => {
+    const r = await runScript(LIST_VIEW_COMMAND, { SF_INFO: INFO_WORKER, SF_WORKER: "1" });
+    expect(r.code).toBe(0);
+    expect(parseHostView(r.stdout)).toEqual({
+      info: expect.objectContaining({ nodeId: "n2", controlAvailable: false }),
+    });
+  });
+  it("fails as docker info fails, once the background calls are done", async () => {
+    const r = await runScript(LIST_VIEW_COMMAND, { SF_INFO_EXIT: "3" });
+    expect(r.code).toBe(3);
   });
   it("leaves out the nodes when the manager cannot list them", async () => {
-    const v = parseHostView(`${INFO_MANAGER}\n@nodes\n@tokens\n`);
+    const v = parseHostView(`@manager-token \n${INFO_MANAGER}\n@nodes\n`);
     expect(v.nodes).toBeUndefined();
     expect(v.tokens).toBeUndefined();
     expect(v.info.nodeId).toBe("n1");
@@ -164,11 +165,29 @@ describe("labels in the same round trip as init or join", () => {
     )}true; }`;
     const r = await runScript(script, {});
     expect(r.code).toBe(0);
-    expect(r.calls).toContain(
+    expect(r.calls).toEqual([
+      "swarm init --advertise-addr x",
+      "info --format {{json .Swarm}}",
       "node update --label-add storage.tier=fast ssd --label-add zone=a --availability drain n1",
-    );
+      "node inspect n1",
+    ]);
     const v = parseHostView(r.stdout);
+    expect(v.info.nodeId).toBe("n1");
     expect(v.nodes![0].labels).toEqual({ zone: "a", "storage.tier": "fast ssd" });
+  });
+  it("after init, also prints both join tokens, fetched beside the labels", async () => {
+    const r = await runScript(
+      `docker swarm init --advertise-addr x >/dev/null && { ${TOKEN_LINES_IN_BACKGROUND}${selfConvergeScript(
+        { zone: "a" },
+        "active",
+      )}true; }`,
+      {},
+    );
+    expect(r.code).toBe(0);
+    const v = parseHostView(r.stdout);
+    expect(v.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
+    expect(v.nodes![0].id).toBe("n1");
+    expect(r.calls).toHaveLength(6);
   });
   it("sends no update when there is nothing to set", async () => {
     const r = await runScript(`{ ${selfConvergeScript({}, "active")}true; }`, {});

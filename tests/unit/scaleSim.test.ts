@@ -1,7 +1,7 @@
 // The pure parts of `npm run bench:scale` (tests/bench/scaleSim.ts): the virtual clock, the FIFO server,
 // the command classifier, the replay transport's answers, and the projection's structure.
-import { parseNodeInspect, parseSwarmInfo, selfConvergeScript } from "../../components/swarm/plan";
-import { parseHostView, VIEW_COMMAND } from "../../components/swarm/nodeOps";
+import { initScript, joinScript, parseNodeInspect, parseSwarmInfo } from "../../components/swarm/plan";
+import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps";
 import {
   applyNodeUpdate,
   classify,
@@ -90,7 +90,7 @@ describe("classify", () => {
     expect(
       classify("docker node update --label-add 'a=b' 'abc' >/dev/null && docker node inspect 'abc'"),
     ).toBe("update");
-    expect(classify(VIEW_COMMAND)).toBe("view");
+    expect(classify(LIST_VIEW_COMMAND)).toBe("view");
     expect(classify("true")).toBe("true");
     expect(classify("docker node rm 'abc'")).toBe("unknown");
   });
@@ -153,28 +153,27 @@ describe("SimSwarm (the replay transport)", () => {
     const h1 = sim.transport(t("h1", "10.0.0.1"));
     const h2 = sim.transport(t("h2", "10.0.0.2"));
     await sim.clock.run(async () => {
-      const self = (labels: Record<string, string>) => selfConvergeScript(labels, "active");
       const init = parseHostView(
         (
           await h1.exec(
-            `docker swarm init --advertise-addr '10.0.0.1' >/dev/null && { ${self({ zone: "a" })}` +
-              `echo @tokens; docker swarm join-token -q manager 2>/dev/null; docker swarm join-token -q worker 2>/dev/null; true; }`,
+            initScript(
+              "10.0.0.1",
+              { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "1h" },
+              { zone: "a" },
+              "active",
+            ),
           )
         ).stdout,
       );
       expect(init.nodes?.[0].labels).toEqual({ zone: "a" });
       expect(init.tokens).toEqual({ manager: "SWMTKN-1-sim-manager", worker: "SWMTKN-1-sim-worker" });
-      const joined = parseHostView(
-        (
-          await h2.exec(
-            `docker swarm join --advertise-addr '10.0.0.2' --token "$(cat)" '10.0.0.1:2377' >/dev/null && { ${self({ zone: "b" })}true; }`,
-            init.tokens!.manager,
-          )
-        ).stdout,
-      );
+      const joinH2 = joinScript("10.0.0.2", "10.0.0.1:2377", "manager", { zone: "b" }, "active");
+      const joined = parseHostView((await h2.exec(joinH2, init.tokens!.manager)).stdout);
       expect(joined.nodes?.[0]).toMatchObject({ hostname: "h2", labels: { zone: "b" } });
+      // Asked again, the join is refused and changes nothing.
+      expect((await h2.exec(joinH2, init.tokens!.manager)).stderr).toMatch(/already part of a swarm/);
       const t0 = sim.clock.now;
-      const view = parseHostView((await h1.exec(VIEW_COMMAND)).stdout);
+      const view = parseHostView((await h1.exec(LIST_VIEW_COMMAND)).stdout);
       expect(sim.clock.now - t0).toBe(FX.latencyMs.view);
       expect(view.nodes?.map((n) => n.hostname).sort()).toEqual(["h1", "h2"]);
       expect(view.tokens?.worker).toBe("SWMTKN-1-sim-worker");
