@@ -1,5 +1,5 @@
 // SwarmMembership: the swarm formed from a list of hosts (node source `ssh`): the first manager runs
-// `docker swarm init`, the other managers join one at a time, the workers join in parallel.
+// `docker swarm init`, then every other host joins, in parallel (see membershipPlan).
 
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec, NodesSpec } from "../config/types";
@@ -85,9 +85,8 @@ export class SwarmMembership extends pulumi.ComponentResource {
         { parent: this, dependsOn: [...dependsOn, ...(args.hostDependsOn?.[h.name] ?? [])] },
       );
 
-    // Ordering (see membershipPlan): init first; then managers one at a time, each after the previous,
-    // so the raft group grows (and on destroy shrinks) by one member at a time and every step keeps quorum;
-    // workers only need a manager, so they join in parallel right after the init.
+    // Ordering (see membershipPlan): init first, then every other node in parallel; the swarm's leader applies
+    // manager joins one at a time, and the provider removes managers one at a time under a swarm-wide lock.
     resources[plan.bootstrap.name] = nodeOf(plan.bootstrap, true, []);
     for (const step of plan.steps) {
       resources[step.host.name] = nodeOf(

@@ -13,7 +13,7 @@ export interface MembershipPlan {
   readonly bootstrap: HostSpec;
   readonly managers: readonly HostSpec[];
   readonly workers: readonly HostSpec[];
-  /** Every host but the bootstrap one, managers first. */
+  /** Every host but the bootstrap one, managers first; each joins after the bootstrap node alone. */
   readonly steps: readonly JoinStep[];
 }
 
@@ -27,11 +27,13 @@ export function managersAskedBy(plan: MembershipPlan, hostName: string): HostSpe
 }
 
 /**
- * Managers join one at a time, each after the previous manager: every join is a raft membership change,
- * and raft (and swarmkit) apply those one by one; a manager that joins while another is still being added
- * can time out, and a two-member raft group without its second member has no quorum. Chaining them also
- * makes `pulumi destroy` remove managers one at a time, in reverse order. Workers only need one manager,
- * so they all join in parallel right after the init.
+ * Every host but the first manager joins right after the init, managers and workers alike, in parallel (at most
+ * nodes.swarm.maxParallelJoins at once). Raft membership still changes one member at a time: swarmkit's leader
+ * holds one lock across each manager join, checks that the new member's raft server answers before it proposes the
+ * change, and returns only once the change is applied (manager/state/raft/raft.go, `Join`), so concurrent manager
+ * joins queue there instead of racing; joining them one after the other from here only added each one's SSH and
+ * CLI time to the critical path (about 1 s per manager on the testbed, BENCHMARKS.md). Removals are serialised by
+ * the provider instead: a manager leaves only under the swarm-wide lock, after a quorum check (withSwarmLock).
  */
 export function membershipPlan(hosts: readonly HostSpec[]): MembershipPlan {
   const problems: string[] = [];
@@ -51,7 +53,6 @@ export function membershipPlan(hosts: readonly HostSpec[]): MembershipPlan {
   if (managers.length === 0) problems.push("the swarm needs at least one host with role manager");
   if (problems.length > 0) throw new Error(`swarm membership: ${problems.join("; ")}`);
   const steps: JoinStep[] = [];
-  for (let i = 1; i < managers.length; i++) steps.push({ host: managers[i], after: [managers[i - 1].name] });
-  for (const w of workers) steps.push({ host: w, after: [managers[0].name] });
+  for (const h of [...managers.slice(1), ...workers]) steps.push({ host: h, after: [managers[0].name] });
   return { bootstrap: managers[0], managers, workers, steps };
 }

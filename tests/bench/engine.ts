@@ -11,7 +11,7 @@
 //  - preview from nothing: `pulumi preview`; direct: `check` of the 5 nodes (a create needs nothing else).
 //  - up from nothing: `pulumi up --yes --skip-preview` (a plain `pulumi up --yes` adds a preview first: the row
 //    above); direct: check + create of every node, each as soon as the nodes it waits for are created
-//    (membershipPlan: init, then managers one at a time, workers in parallel after the init).
+//    (membershipPlan: init, then every other node in parallel).
 //  - no-op up: `pulumi up --yes --skip-preview` again; direct: check + diff of every node (the provider's diff
 //    is pure: no remote command).
 //  - no-op up --refresh: `pulumi up --refresh --yes --skip-preview`; direct: read, then check + diff, of every

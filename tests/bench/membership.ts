@@ -5,14 +5,13 @@
 // No Pulumi CLI runs here, so the provider's CRUD functions are called directly. Each run measures, side by side:
 //   1. converge 3 managers + 2 workers from nothing, four ways:
 //      a. as Swarmform runs it: check + create of every node in the order and with the parallelism that `pulumi up`
-//         uses for the SwarmMembership component (membershipPlan: init first, then the managers one at a time,
-//         the workers in parallel right after the init), every node's `managers` listing the configured managers, as
-//         SwarmMembership passes them;
+//         uses for the SwarmMembership component (membershipPlan: init first, then every other node in parallel),
+//         every node's `managers` listing the configured managers, as SwarmMembership passes them;
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
 //         a new connection per command, no labels;
 //      d. the raw floor with the managers joining one at a time (the workers beside them), as membershipPlan
-//         orders them for raft: the floor of our own order;
+//         ordered them before 2026-11-27: what that order cost;
 //   2. one join alone: the 6th host as a worker;
 //   3. safe removal of that worker (delete: drain, leave, node rm);
 //   4. a no-op re-run of the 5 nodes, last, on a swarm that has settled: refresh (read) of every node, then
@@ -204,8 +203,8 @@ class Bench {
 
   /**
    * 1c: the raw floor: init, tokens, then the four joins in parallel, each command on a new connection. With
-   * `managersOneAtATime` (1d), the second manager joins only after the first, as membershipPlan orders them, the
-   * workers still beside them: the floor of our own order, so that the ratio to it is our overhead alone.
+   * `managersOneAtATime` (1d), the second manager joins only after the first (as membershipPlan ordered them
+   * before 2026-11-27), the workers still beside them: what joining managers one at a time costs by itself.
    */
   async convergeRaw(managersOneAtATime = false): Promise<void> {
     const boot = this.ssh(MANAGERS[0]);
