@@ -3,22 +3,21 @@
 //   npm run bench:membership -- [--runs N]      (default 5 runs)
 //
 // No Pulumi CLI runs here, so the provider's CRUD functions are called directly. Each run measures, side by side:
-//   1. converge 3 managers + 2 workers from nothing, four ways:
+//   1. converge 3 managers + 2 workers from nothing, three ways:
 //      a. as Swarmform runs it: check + create of every node in the order and with the parallelism that `pulumi up`
 //         uses for the SwarmMembership component (membershipPlan: init first, then every other node in parallel),
 //         every node's `managers` listing the configured managers, as SwarmMembership passes them;
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
 //         a new connection per command, no labels;
-//      d. the raw floor with the managers joining one at a time (the workers beside them), as membershipPlan
-//         ordered them before 2026-11-27: what that order cost;
 //   2. one join alone: the 6th host as a worker;
 //   3. safe removal of that worker (delete: drain, leave, node rm);
 //   4. a no-op re-run of the 5 nodes, last, on a swarm that has settled: refresh (read) of every node, then
 //      check + diff, with nothing to change; the commands it sends are counted through the Transport (read vs
 //      mutating).
 // Between converges every host leaves the swarm (`docker swarm leave --force`); the order of a/b/c/d rotates
-// from run to run. The SSH connection pool is emptied before every step, so each step pays its own connection
+// from run to run. (Until 2026-11-27 a fourth way joined the managers one at a time in the raw floor, which is how
+// Swarmform ordered them then; BENCHMARKS.md keeps its figures.) The SSH connection pool is emptied before every step, so each step pays its own connection
 // setups, as a separate `pulumi up` process would.
 // It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
 // (wrong members, a no-op that changes something or sends a mutating command).
@@ -64,7 +63,6 @@ const STEPS = [
   { key: "swarmform", label: "converge 3+2, as Swarmform runs it" },
   { key: "serial", label: "converge 3+2, forced serial" },
   { key: "raw", label: "converge 3+2, raw floor (ssh, parallel joins)" },
-  { key: "rawSerial", label: "converge 3+2, raw floor, managers one at a time" },
   { key: "noop", label: "no-op re-run (read + diff x5)" },
   { key: "join", label: "one join (6th host, worker)" },
   { key: "remove", label: "safe removal of one worker" },
@@ -201,12 +199,8 @@ class Bench {
     ];
   }
 
-  /**
-   * 1c: the raw floor: init, tokens, then the four joins in parallel, each command on a new connection. With
-   * `managersOneAtATime` (1d), the second manager joins only after the first (as membershipPlan ordered them
-   * before 2026-11-27), the workers still beside them: what joining managers one at a time costs by itself.
-   */
-  async convergeRaw(managersOneAtATime = false): Promise<void> {
+  /** 1c: the raw floor: init, tokens, then the four joins in parallel, each command on a new connection. */
+  async convergeRaw(): Promise<void> {
     const boot = this.ssh(MANAGERS[0]);
     await sh("ssh", [...this.sshArgs(boot.name), initCommand(boot.address, INIT)]);
     const [manager, worker] = (
@@ -217,21 +211,15 @@ class Bench {
     )
       .trim()
       .split("\n");
-    const join = (h: string) =>
-      sh(
-        "ssh",
-        [...this.sshArgs(h), joinCommand(this.ssh(h).address, `${boot.address}:2377`)],
-        MANAGERS.includes(h) ? manager : worker,
-      );
-    const joiners = HOSTS.slice(1);
-    if (!managersOneAtATime) {
-      await Promise.all(joiners.map(join));
-      return;
-    }
-    const managerChain = (async () => {
-      for (const h of joiners.filter((x) => MANAGERS.includes(x))) await join(h);
-    })();
-    await Promise.all([managerChain, ...joiners.filter((x) => !MANAGERS.includes(x)).map(join)]);
+    await Promise.all(
+      HOSTS.slice(1).map((h) =>
+        sh(
+          "ssh",
+          [...this.sshArgs(h), joinCommand(this.ssh(h).address, `${boot.address}:2377`)],
+          MANAGERS.includes(h) ? manager : worker,
+        ),
+      ),
+    );
   }
 
   /** Step 2: refresh every node in parallel, then check + diff each against the same desired inputs. */
@@ -334,7 +322,6 @@ function printTables(results: Record<StepKey, number[]>, counts: TransportStats[
     ["ratio", "median", "min", "max"],
     [
       ["Swarmform / raw floor", ...fmt(ratio("swarmform", "raw"), 2)],
-      ["Swarmform / raw floor, managers one at a time", ...fmt(ratio("swarmform", "rawSerial"), 2)],
       ["Swarmform / forced serial", ...fmt(ratio("swarmform", "serial"), 2)],
     ],
   );
@@ -407,7 +394,7 @@ async function main(): Promise<void> {
       };
       const wantLabels = HOSTS.map((h) => `${h}=z${h.slice(1)}`);
 
-      const ways: Record<"swarmform" | "serial" | "raw" | "rawSerial", () => Promise<void>> = {
+      const ways: Record<"swarmform" | "serial" | "raw", () => Promise<void>> = {
         swarmform: async () => {
           const m = await measure("swarmform", () => b.converge());
           expectSame("members after converge", await b.members(), HOSTS);
@@ -434,12 +421,8 @@ async function main(): Promise<void> {
           await measure("raw", () => b.convergeRaw());
           expectSame("members after raw converge", await b.members(), HOSTS);
         },
-        rawSerial: async () => {
-          await measure("rawSerial", () => b.convergeRaw(true));
-          expectSame("members after raw converge, managers one at a time", await b.members(), HOSTS);
-        },
       };
-      const order = (["swarmform", "serial", "raw", "rawSerial"] as const).map(
+      const order = (["swarmform", "serial", "raw"] as const).map(
         (_, i, a) => a[(i + run - 1) % a.length],
       );
       for (const way of order) {
