@@ -422,9 +422,7 @@ async function main(): Promise<void> {
           expectSame("members after raw converge", await b.members(), HOSTS);
         },
       };
-      const order = (["swarmform", "serial", "raw"] as const).map(
-        (_, i, a) => a[(i + run - 1) % a.length],
-      );
+      const order = (["swarmform", "serial", "raw"] as const).map((_, i, a) => a[(i + run - 1) % a.length]);
       for (const way of order) {
         await b.teardown();
         await ways[way]();
