@@ -534,7 +534,8 @@ export async function initSwarm(
   );
   const v = parseHostView(out);
   rememberTokens(v.info.clusterId, v.tokens);
-  // The nodes that join next find their manager with one probe of this host instead of one of every host.
+  // The nodes that join next in this process join through this host without asking anyone first
+  // (knownManagerToJoin), and those that probe ask this host first (findManager).
   if (isActiveManager(v.info)) knownManagers().set(endpointKey(n), { node: n, info: v.info });
   return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
 }
