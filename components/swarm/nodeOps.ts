@@ -256,14 +256,15 @@ export function hostView(n: NodeSsh, ctx: Ctx, list: boolean): Promise<HostView 
     return hit.view;
   const entry: ViewEntry = {
     listed: list,
-    view: run(n, ctx, "docker info", list ? LIST_VIEW_COMMAND : SWARM_INFO_COMMAND).then(
-      (out) => {
-        const v = parseHostView(out);
-        rememberTokens(v.info.clusterId, v.tokens);
-        return v;
-      },
-      () => undefined,
-    ),
+    // Unlisted, the view is the host's swarm info: swarmInfo's command, shared with probes in flight.
+    view: (list
+      ? run(n, ctx, "docker info", LIST_VIEW_COMMAND).then((out) => {
+          const v = parseHostView(out);
+          rememberTokens(v.info.clusterId, v.tokens);
+          return v;
+        })
+      : swarmInfo(n, ctx).then((info) => ({ info }))
+    ).catch(() => undefined),
   };
   void entry.view.then(() => (entry.at = Date.now()));
   cache.set(key, entry);
