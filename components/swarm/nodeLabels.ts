@@ -25,6 +25,7 @@ import {
   nodeUpdateCommand,
   parseSwarmInfo,
   sq,
+  SWARM_INFO_COMMAND,
   SwarmInfo,
 } from "./plan";
 
@@ -39,7 +40,7 @@ async function docker(dockerHost: string, what: string, command: string): Promis
 }
 
 async function swarmInfoAt(dockerHost: string): Promise<SwarmInfo> {
-  return parseSwarmInfo(await docker(dockerHost, "docker info", "docker info --format '{{json .Swarm}}'"));
+  return parseSwarmInfo(await docker(dockerHost, "docker info", SWARM_INFO_COMMAND));
 }
 
 /** Every node of the swarm, as its manager sees it. */
