@@ -316,7 +316,6 @@ export function commandKind(command: string): CommandKind {
     "echo",
     "printf",
     "cat",
-    "cut",
     "test",
     "[",
     "exit",
