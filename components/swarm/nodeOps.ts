@@ -14,6 +14,8 @@ import {
   joinScript,
   labelChanges,
   managerJoinAddr,
+  nodeAfterUpdate,
+  NodeChange,
   NODE_LS_FORMAT,
   NodeObservation,
   NodeRole,
@@ -25,9 +27,11 @@ import {
   parseTasks,
   quorumAfter,
   scrub,
+  selfChange,
   servicesNotRunningElsewhere,
   sq,
   SshEndpoint,
+  updateBesideInspect,
   SWARM_INFO_COMMAND,
   SwarmInfo,
   TOKEN_LINES_IN_BACKGROUND,
@@ -176,6 +180,8 @@ export interface HostView {
   readonly nodes?: readonly NodeObservation[];
   /** Only when listed, on a manager that could read them. Secret. */
   readonly tokens?: { readonly manager: string; readonly worker: string };
+  /** After init or join (selfConvergeScript): whether the node's update of itself went through, if it made one. */
+  readonly selfUpdated?: boolean;
 }
 
 /**
@@ -192,9 +198,9 @@ export const LIST_VIEW_COMMAND =
   `if [ -n "$n" ]; then printf '@nodes\\n%s\\n' "$n"; fi; }`;
 
 /**
- * Parses a host's answer: the swarm info (its first line that is not a marker), the `@manager-token` and
- * `@worker-token` lines, and the node inspect after `@nodes` (to the end); the parts a host could not read are
- * left out.
+ * Parses a host's answer: the swarm info (its first line that is not a marker), the `@manager-token`,
+ * `@worker-token` and `@updated` lines, and the node inspect after `@nodes` (to the end); the parts a host could not
+ * read are left out.
  */
 export function parseHostView(out: string): HostView {
   const lines = out.split("\n");
@@ -216,7 +222,17 @@ export function parseHostView(out: string): HostView {
   }
   const [manager, worker] = [token("manager"), token("worker")];
   const tokens = /^SWMTKN-/.test(manager) && /^SWMTKN-/.test(worker) ? { manager, worker } : undefined;
-  return { info, nodes, tokens };
+  const updated = head.find((l) => l.startsWith("@updated "));
+  const selfUpdated = updated === undefined ? undefined : updated.slice("@updated ".length).trim() === "0";
+  return { info, nodes, tokens, ...(selfUpdated === undefined ? {} : { selfUpdated }) };
+}
+
+/** The node as it is after init or join, with its own update applied when that went through (see HostView). */
+function selfAfterJoin(v: HostView, desired: SelfDesired): NodeObservation | undefined {
+  const node = v.nodes?.find((x) => x.id === v.info.nodeId);
+  return node && v.selfUpdated
+    ? nodeAfterUpdate(node, selfChange(desired.labels, desired.availability))
+    : node;
 }
 
 /** How long a host view is reused after it arrived (reads of one refresh run within this window). */
@@ -538,7 +554,7 @@ export async function initSwarm(
   // The nodes that join next in this process join through this host without asking anyone first
   // (knownManagerToJoin), and those that probe ask this host first (findManager).
   if (isActiveManager(v.info)) knownManagers().set(endpointKey(n), { node: n, info: v.info });
-  return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId), tokens: v.tokens };
+  return { ...v.info, node: selfAfterJoin(v, desired), tokens: v.tokens };
 }
 
 /**
@@ -577,7 +593,7 @@ export async function joinSwarm(
   // Logged once it went through: a join the node refused (already in a swarm) changed nothing.
   event(n.name, `join-${role}`);
   const v = parseHostView(out);
-  return { ...v.info, node: v.nodes?.find((x) => x.id === v.info.nodeId) };
+  return { ...v.info, node: selfAfterJoin(v, desired) };
 }
 
 /**
@@ -692,18 +708,16 @@ export async function setLabelsAndAvailability(
   labels: Readonly<Record<string, string>>,
   availability: Availability,
 ): Promise<NodeObservation> {
-  const { add, rm } = labelChanges(actual.labels, labels);
-  const cmd = nodeUpdateCommand(nodeId, {
-    add,
-    rm,
+  const change: NodeChange = {
+    ...labelChanges(actual.labels, labels),
     availability: actual.availability !== availability ? availability : undefined,
-  });
+  };
+  const cmd = nodeUpdateCommand(nodeId, change);
   if (!cmd) return actual;
   event(node.name, "node-update");
-  // Update and read back in one round trip.
-  return parseNodeInspect(
-    await onManager(m, ctx, "docker node update", `${cmd} >/dev/null && docker node inspect ${sq(nodeId)}`),
-  );
+  // The update and an inspect beside it, in one round trip; a failed update fails the command with its stderr.
+  const out = await onManager(m, ctx, "docker node update", updateBesideInspect(cmd, nodeId));
+  return nodeAfterUpdate(parseNodeInspect(out), change);
 }
 
 /** Drains `nodeId` and waits (bounded) until none of its non-global tasks run there and its services converged. */

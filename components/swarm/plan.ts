@@ -236,6 +236,25 @@ export function labelChanges(
   return { add, rm };
 }
 
+/** A change `docker node update` makes (nodeUpdateCommand's argument). */
+export interface NodeChange {
+  readonly add: readonly [string, string][];
+  readonly rm: readonly string[];
+  readonly availability?: Availability;
+}
+
+/**
+ * The node once `docker node update` with `change` went through, from an inspect taken before or beside it:
+ * the update writes the node's current spec with these labels added and removed, so either way the result is
+ * the same. It saves reading the node back after the update.
+ */
+export function nodeAfterUpdate(node: NodeObservation, change: NodeChange): NodeObservation {
+  const labels = { ...node.labels };
+  for (const k of change.rm) delete labels[k];
+  for (const [k, v] of change.add) labels[k] = v;
+  return { ...node, labels, availability: change.availability ?? node.availability };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing docker output
 
@@ -416,16 +435,21 @@ export function joinCommand(advertiseAddress: string, managerAddr: string): stri
 }
 
 /** `docker node update` for labels (any value) and availability; undefined when nothing changes. */
-export function nodeUpdateCommand(
-  nodeId: string,
-  change: { add: [string, string][]; rm: string[]; availability?: Availability },
-): string | undefined {
+export function nodeUpdateCommand(nodeId: string, change: NodeChange): string | undefined {
   const args: string[] = [];
   for (const k of change.rm) args.push(`--label-rm ${sq(k)}`);
   for (const [k, v] of change.add) args.push(`--label-add ${sq(`${k}=${v}`)}`);
   if (change.availability) args.push(`--availability ${change.availability}`);
   if (args.length === 0) return undefined;
   return `docker node update ${args.join(" ")} ${sq(nodeId)}`;
+}
+
+/**
+ * A node update (nodeUpdateCommand) with an inspect of the node beside it, in one command that fails as the update
+ * fails; it prints the inspect, to which the caller applies the change (nodeAfterUpdate).
+ */
+export function updateBesideInspect(update: string, nodeId: string): string {
+  return `(${update} >/dev/null) & n=$(docker node inspect ${sq(nodeId)}); wait $! || exit; printf '%s\\n' "$n"`;
 }
 
 /** `docker info --format '{{json .Swarm}}'`: a host's own swarm info, as one JSON line. */
@@ -440,24 +464,34 @@ export const TOKEN_LINES_IN_BACKGROUND =
   `(t=$(docker swarm join-token -q manager 2>/dev/null) && echo "@manager-token $t") & ` +
   `(t=$(docker swarm join-token -q worker 2>/dev/null) && echo "@worker-token $t") & `;
 
+/** What a fresh node (no labels, active) needs to get `labels` and `availability`. */
+export function selfChange(labels: Readonly<Record<string, string>>, availability: Availability): NodeChange {
+  return {
+    ...labelChanges({}, labels),
+    availability: availability !== "active" ? availability : undefined,
+  };
+}
+
 /**
  * Shell text, run on a manager right after it initialised or joined, that sets the desired labels and
- * availability on itself (a fresh node has no labels and is active), then prints its swarm info, `@nodes` and
- * its own `docker node inspect`: three docker calls (the node id comes out of the info). A failed update is not
+ * availability on itself (a fresh node has no labels and is active: selfChange) and inspects itself beside the
+ * update, then prints its swarm info, `@updated <exit status of the update>` (when there was one to make), `@nodes`
+ * and its own `docker node inspect`: two docker calls one after the other (the node id comes out of the info).
+ * The caller applies the update to the inspect (nodeAfterUpdate) when it went through. A failed update is not
  * fatal here: the inspect shows what is missing, and the caller converges the rest through another manager.
  */
 export function selfConvergeScript(
   labels: Readonly<Record<string, string>>,
   availability: Availability,
 ): string {
-  const update = nodeUpdateCommand("@ID@", {
-    ...labelChanges({}, labels),
-    availability: availability !== "active" ? availability : undefined,
-  });
+  const update = nodeUpdateCommand("@ID@", selfChange(labels, availability));
   // NodeID is the first field of the Swarm JSON.
   const info = `i=$(${SWARM_INFO_COMMAND}); id=\${i#*'"NodeID":"'}; id=\${id%%'"'*}; `;
-  const upd = update ? `${update.replace(sq("@ID@"), '"$id"')} >/dev/null 2>&1; ` : "";
-  return `${info}${upd}n=$(docker node inspect "$id" 2>/dev/null); wait; printf '%s\\n@nodes\\n%s\\n' "$i" "$n"; `;
+  const inspect = `n=$(docker node inspect "$id" 2>/dev/null); `;
+  const print = `printf '%s\\n@nodes\\n%s\\n' "$i" "$n"; `;
+  if (!update) return `${info}${inspect}wait; ${print}`;
+  const upd = `(${update.replace(sq("@ID@"), '"$id"')} >/dev/null 2>&1) & `;
+  return `${info}${upd}${inspect}wait $!; u=$?; wait; printf '@updated %s\\n' "$u"; ${print}`;
 }
 
 /**

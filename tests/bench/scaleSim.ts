@@ -190,7 +190,9 @@ export function classify(command: string): CommandClass {
   if (/^docker swarm join --advertise-addr\b/.test(c)) return "join";
   if (/^docker swarm join-token -q manager && docker swarm join-token -q worker$/.test(c)) return "tokens";
   if (/^docker swarm join-token -q (manager|worker)$/.test(c)) return "token";
-  if (/^docker node update\b.*&& docker node inspect '[^']*'$/.test(c)) return "update";
+  // updateBesideInspect
+  if (/^\(docker node update\b.*\) & n=\$\(docker node inspect '[^']*'\); wait \$! \|\| exit; /.test(c))
+    return "update";
   if (/^docker node inspect '[^']*'$/.test(c)) return "inspect";
   if (/^docker info --format '\{\{json \.Swarm\}\}'$/.test(c)) return "info";
   if (c === LIST_VIEW_COMMAND) return "view";
@@ -406,7 +408,7 @@ export class SimSwarm {
       }
       case "inspect":
       case "update": {
-        const id = /'([^']*)'$/.exec(command.trim())![1];
+        const id = /docker node inspect '([^']*)'/.exec(command)![1];
         if (cls === "update") {
           await this.remote(L.update, this.leaderRaft, S.write);
         } else {
@@ -436,7 +438,8 @@ export class SimSwarm {
   private selfConverged(n: SimNode, command: string): string {
     if (!command.includes("@nodes")) return this.info(n.address) + "\n";
     applyNodeUpdate(n, command);
-    return `${this.info(n.address)}\n@nodes\n${this.inspect(n)}\n`;
+    const updated = command.includes("@updated") ? "@updated 0\n" : "";
+    return `${this.info(n.address)}\n${updated}@nodes\n${this.inspect(n)}\n`;
   }
 
   private newNode(t: SshTarget, role: "manager" | "worker"): SimNode {

@@ -10,10 +10,13 @@ import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps
 import {
   initCommand,
   joinCommand,
+  nodeAfterUpdate,
   nodeUpdateCommand,
   parseNodeInspectAll,
+  selfChange,
   selfConvergeScript,
   TOKEN_LINES_IN_BACKGROUND,
+  updateBesideInspect,
 } from "../../components/swarm/plan";
 
 const INFO_MANAGER = JSON.stringify({
@@ -165,15 +168,37 @@ describe("labels in the same round trip as init or join", () => {
     )}true; }`;
     const r = await runScript(script, {});
     expect(r.code).toBe(0);
-    expect(r.calls).toEqual([
-      "swarm init --advertise-addr x",
-      "info --format {{json .Swarm}}",
-      "node update --label-add storage.tier=fast ssd --label-add zone=a --availability drain n1",
+    // The update and the inspect run beside each other, after the info (which gives the node id).
+    expect(r.calls.slice(0, 2)).toEqual(["swarm init --advertise-addr x", "info --format {{json .Swarm}}"]);
+    expect(r.calls.slice(2).sort()).toEqual([
       "node inspect n1",
+      "node update --label-add storage.tier=fast ssd --label-add zone=a --availability drain n1",
     ]);
     const v = parseHostView(r.stdout);
     expect(v.info.nodeId).toBe("n1");
+    expect(v.selfUpdated).toBe(true);
     expect(v.nodes![0].labels).toEqual({ zone: "a", "storage.tier": "fast ssd" });
+  });
+  it("the change applies alike to an inspect taken before or after the update went through", () => {
+    const fresh = parseNodeInspectAll(JSON.stringify([node("n1", {})]))[0];
+    const change = selfChange({ zone: "a" }, "drain");
+    const before = nodeAfterUpdate(fresh, change);
+    const after = nodeAfterUpdate({ ...fresh, labels: { zone: "a" }, availability: "drain" }, change);
+    expect(before).toEqual(after);
+    expect(before).toMatchObject({ labels: { zone: "a" }, availability: "drain", hostname: "h-n1" });
+    expect(
+      nodeAfterUpdate({ ...fresh, labels: { old: "1", keep: "k" } }, { add: [["zone", "b"]], rm: ["old"] }),
+    ).toMatchObject({ labels: { keep: "k", zone: "b" }, availability: "active" });
+  });
+  it("an update beside an inspect prints the inspect, and fails as the update fails", async () => {
+    const cmd = updateBesideInspect("docker node update --label-add zone=a n1", "n1");
+    const ok = await runScript(cmd, {});
+    expect(ok.code).toBe(0);
+    expect(parseNodeInspectAll(ok.stdout)[0].id).toBe("n1");
+    expect([...ok.calls].sort()).toEqual(["node inspect n1", "node update --label-add zone=a n1"]);
+    const failed = await runScript(cmd, { SF_UPDATE_EXIT: "5" });
+    expect(failed.code).toBe(5);
+    expect(failed.stdout).toBe("");
   });
   it("after init, also prints both join tokens, fetched beside the labels", async () => {
     const r = await runScript(
@@ -192,6 +217,7 @@ describe("labels in the same round trip as init or join", () => {
   it("sends no update when there is nothing to set", async () => {
     const r = await runScript(`{ ${selfConvergeScript({}, "active")}true; }`, {});
     expect(r.calls.some((c) => c.startsWith("node update"))).toBe(false);
+    expect(parseHostView(r.stdout).selfUpdated).toBeUndefined();
   });
   it("a failed update still reports the node (the caller converges the rest)", async () => {
     const r = await runScript(`{ ${selfConvergeScript({ zone: "a" }, "active")}true; }`, {
@@ -199,5 +225,6 @@ describe("labels in the same round trip as init or join", () => {
     });
     expect(r.code).toBe(0);
     expect(parseHostView(r.stdout).nodes).toHaveLength(1);
+    expect(parseHostView(r.stdout).selfUpdated).toBe(false);
   });
 });

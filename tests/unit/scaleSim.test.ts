@@ -1,6 +1,12 @@
 // The pure parts of `npm run bench:scale` (tests/bench/scaleSim.ts): the virtual clock, the FIFO server,
 // the command classifier, the replay transport's answers, and the projection's structure.
-import { initScript, joinScript, parseNodeInspect, parseSwarmInfo } from "../../components/swarm/plan";
+import {
+  initScript,
+  joinScript,
+  parseNodeInspect,
+  parseSwarmInfo,
+  updateBesideInspect,
+} from "../../components/swarm/plan";
 import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps";
 import {
   applyNodeUpdate,
@@ -87,9 +93,7 @@ describe("classify", () => {
     );
     expect(classify("docker swarm join-token -q worker")).toBe("token");
     expect(classify("docker node inspect 'abc'")).toBe("inspect");
-    expect(
-      classify("docker node update --label-add 'a=b' 'abc' >/dev/null && docker node inspect 'abc'"),
-    ).toBe("update");
+    expect(classify(updateBesideInspect("docker node update --label-add 'a=b' 'abc'", "abc"))).toBe("update");
     expect(classify(LIST_VIEW_COMMAND)).toBe("view");
     expect(classify("true")).toBe("true");
     expect(classify("docker node rm 'abc'")).toBe("unknown");
@@ -137,7 +141,7 @@ describe("SimSwarm (the replay transport)", () => {
       const upd = parseNodeInspect(
         (
           await h1.exec(
-            `docker node update --label-add 'z=1' '${joined.nodeId}' >/dev/null && docker node inspect '${joined.nodeId}'`,
+            updateBesideInspect(`docker node update --label-add 'z=1' '${joined.nodeId}'`, joined.nodeId),
           )
         ).stdout,
       );
