@@ -32,8 +32,9 @@ export function managersAskedBy(plan: MembershipPlan, hostName: string): HostSpe
  * holds one lock across each manager join, checks that the new member's raft server answers before it proposes the
  * change, and returns only once the change is applied (manager/state/raft/raft.go, `Join`), so concurrent manager
  * joins queue there instead of racing; joining them one after the other from here only added each one's SSH and
- * CLI time to the critical path (1.80 × the raw ssh floor instead of 1.24 on the testbed, BENCHMARKS.md). Removals are serialised by
- * the provider instead: a manager leaves only under the swarm-wide lock, after a quorum check (withSwarmLock).
+ * CLI time to the critical path (1.80 × the raw ssh floor instead of 1.24 on the testbed, BENCHMARKS.md).
+ * Removals are serialised by the provider instead: a manager leaves only under the swarm-wide lock, after a quorum
+ * check (withSwarmLock).
  */
 export function membershipPlan(hosts: readonly HostSpec[]): MembershipPlan {
   const problems: string[] = [];
