@@ -15,17 +15,11 @@ import {
   UsageError,
 } from "./common";
 import { ConfigError } from "../components/config/errors";
+import { generateSshKeyPair } from "../components/hosts/transport";
 import * as fs from "fs";
 
 /** Stand-in for a secret value: describe never reads secrets. */
 const STAND_IN = "describe-stand-in";
-
-/** A new ed25519 private key (OpenSSH format) that stands in for sshPrivateKey; never used to connect. */
-function throwawayKey(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { utils } = require("ssh2") as typeof import("ssh2");
-  return utils.generateKeyPairSync("ed25519").private;
-}
 
 /** Loads Pulumi.<stack>.yaml and plans it under mocks. Throws a ConfigError. */
 export async function describeStack(
@@ -46,7 +40,7 @@ export async function describeStack(
       notes.push(
         "note: sshPrivateKey is not set; `pulumi up` needs it (pulumi config set --secret sshPrivateKey < KEY)",
       );
-    secrets.sshPrivateKey = throwawayKey();
+    secrets.sshPrivateKey = generateSshKeyPair().private;
   }
   const config = Object.fromEntries(Object.entries(read.config).filter(([k]) => !(k in secrets)));
   const spec = loadClusterSpec({

@@ -86,6 +86,17 @@ export function fingerprintOf(keyBlob: Buffer): string {
   return "SHA256:" + crypto.createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "");
 }
 
+/**
+ * A new SSH key pair in OpenSSH format (ECDSA P-256), for keys that are made rather than given: describe's
+ * stand-in `sshPrivateKey`, and the tests'. Not ed25519: ssh2 1.17 writes a malformed OpenSSH ed25519 key when
+ * the public key starts with a zero byte (about 1 key in 256), and then cannot parse it back.
+ */
+export function generateSshKeyPair(): { private: string; public: string } {
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  const { private: priv, public: pub } = utils.generateKeyPairSync("ecdsa", { bits: 256 });
+  return { private: priv, public: pub };
+}
+
 /** Whether a known_hosts text lists `address` (port 22) or `[address]:port` with exactly this key blob. */
 export function knownHostsAccepts(
   knownHosts: string,

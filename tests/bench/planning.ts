@@ -26,6 +26,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { generateSshKeyPair } from "../../components/hosts/transport";
 import { median } from "./stats";
 
 // In the compiled child (dist/tests/bench/planning.js), ROOT is dist/: it requires the compiled modules.
@@ -227,10 +228,7 @@ async function child(dir: string, profileFile?: string): Promise<void> {
   const all: Record<string, string> = {};
   for (const [k, v] of Object.entries(config))
     all[`swarmform:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  all["swarmform:sshPrivateKey"] = (require("ssh2") as typeof import("ssh2")).utils.generateKeyPairSync(
-    "ed25519",
-  ).private;
+  all["swarmform:sshPrivateKey"] = generateSshKeyPair().private;
   all["swarmform:stackSecrets"] = JSON.stringify({ DB_PASSWORD: "bench-db-password" });
   pulumi.runtime.setAllConfig(all, ["swarmform:sshPrivateKey", "swarmform:stackSecrets"]);
   process.chdir(dir);

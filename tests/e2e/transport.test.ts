@@ -3,9 +3,9 @@
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import { utils } from "ssh2";
 import {
   closeAllTransports,
+  generateSshKeyPair,
   localTransport,
   sshConnectionCount,
   sshTransport,
@@ -196,7 +196,7 @@ describe("ssh transport on a testbed host", () => {
 
   it("fails a wrong client key with the host named and without the key", async () => {
     await closeAllTransports();
-    const other = utils.generateKeyPairSync("ed25519").private;
+    const other = generateSshKeyPair().private;
     const err = await failure(sshTransport({ ...tb.sshTarget("h1"), privateKey: other }).exec("true"));
     expect(err.message).toMatch(/^ssh root@10\.213\.47\.\d+:22 \(h1\): .*authentication/i);
     for (const line of keyLines(other)) expect(err.message).not.toContain(line);

@@ -8,7 +8,7 @@ import * as child from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { closeAllTransports } from "../../components/hosts/transport";
+import { closeAllTransports, generateSshKeyPair } from "../../components/hosts/transport";
 import {
   baseImageProvider,
   BaseImageOutputs,
@@ -147,8 +147,7 @@ test("pool, uploaded base image, disk and domain over SSH: create, read, delete"
 });
 
 test("a wrong key is refused with the hypervisor named and no key material in the error", async () => {
-  const { utils } = await import("ssh2");
-  const wrong = utils.generateKeyPairSync("ed25519").private;
+  const wrong = generateSshKeyPair().private;
   await closeAllTransports(); // connections are pooled per user@address:port: drop the one with the right key
   const err = await storagePoolProvider.read!("id", {
     hypervisor,

@@ -19,6 +19,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { readPulumiStackFile } from "../../components/config/load";
+import { generateSshKeyPair } from "../../components/hosts/transport";
 import type { ClusterSpec, ServiceSpec } from "../../components/config/types";
 
 /** One registered resource, as the engine would have seen it. */
@@ -175,15 +176,11 @@ async function resolveOutputs(mod: Record<string, unknown>) {
 }
 
 /**
- * A real ed25519 private key (OpenSSH format), made once per process, for the `sshPrivateKey` secret of shipped
+ * A real private key (OpenSSH format), made once per process, for the `sshPrivateKey` secret of shipped
  * stacks whose nodes are reached over SSH (dev: libvirt). Under mocks no connection is made, but the libvirt
  * source derives from it the public key that cloud-init authorizes, so it must parse.
  */
-export const TEST_SSH_PRIVATE_KEY: string = (() => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { utils } = require("ssh2") as typeof import("ssh2");
-  return utils.generateKeyPairSync("ed25519").private;
-})();
+export const TEST_SSH_PRIVATE_KEY: string = generateSshKeyPair().private;
 
 /**
  * Runs the program once under mocks for one stack file and returns every registered resource and the

@@ -3,11 +3,11 @@
 // dynamic provider survives pulumi.runtime.serializeFunction.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { utils } from "ssh2";
 import YAML from "yaml";
 import { parseClusterConfig, resolvePlatform } from "../../components/config/clusterConfig";
 import { placeNodes } from "../../components/config/libvirt";
 import { publicKeyOf } from "../../components/hosts/libvirt/LibvirtNodes";
+import { generateSshKeyPair } from "../../components/hosts/transport";
 import * as providers from "../../components/hosts/libvirt/provider";
 import {
   domainChangePlan,
@@ -26,7 +26,7 @@ import { byUrn, CapturedResource, ofType, ProgramRun, runProgram } from "../supp
 import { loadSerialized } from "../testbed/serialize";
 
 const FIXTURE = path.resolve(__dirname, "../fixtures/config/libvirt/Pulumi.dev-libvirt.yaml");
-const KEY = utils.generateKeyPairSync("ed25519");
+const KEY = generateSshKeyPair();
 const T = (t: string) => `pulumi-nodejs:dynamic/libvirt:${t}`;
 const SWARM_NODE = "pulumi-nodejs:dynamic/swarm:SwarmNode";
 const NAMES = ["dev-manager-1", "dev-manager-2", "dev-manager-3", "dev-worker-1", "dev-worker-2"];
