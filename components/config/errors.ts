@@ -1,4 +1,12 @@
-import { ConfigIssue, Origin } from "./types";
+/** Where a problem is: a Pulumi config key path (`swarmform:nodes.managers.count`) or a file position. */
+export type Origin =
+  { readonly key: string } | { readonly file: string; readonly line: number; readonly path?: string };
+
+/** One validation problem. `message` states what is wrong and what is allowed. */
+export interface ConfigIssue {
+  readonly origin: Origin;
+  readonly message: string;
+}
 
 /** `swarmform:nodes.managers.count` or `stacks/popcube.yaml:12 (services.api.image)`. */
 export function formatOrigin(origin: Origin): string {

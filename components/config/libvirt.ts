@@ -1,9 +1,8 @@
 // Config of the `libvirt` node source (`nodes.libvirt` and each host's `vm`): the zod schemas, and the
 // checks that span keys (placement, addresses inside the subnet, one network per hypervisor for NAT).
 import { z } from "zod";
-import { keyOrigin } from "./errors";
+import { ConfigIssue, keyOrigin } from "./errors";
 import { strict } from "./strictObject";
-import type { ConfigIssue } from "./types";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const ipv4 = z.string({ error: "must be an IPv4 address" }).regex(IPV4, { error: "must be an IPv4 address" });

@@ -1,21 +1,14 @@
 // The typed model that the config layer produces and every other layer consumes.
 // Pure data: no Outputs, no secret values (secrets are read by the program with requireSecret).
 
-/** One Pulumi stack per environment. */
+import type { Origin } from "./errors";
 import type { HostVmSpec, LibvirtSpec } from "./libvirt";
+// Where a problem is, and one problem: defined beside ConfigError, which formats them.
+export type { ConfigIssue, Origin } from "./errors";
 
+/** One Pulumi stack per environment. */
 export type Environment = "local" | "dev" | "staging" | "prod";
 export const ENVIRONMENTS: readonly Environment[] = ["local", "dev", "staging", "prod"];
-
-/** Where a problem is: a Pulumi config key path (`swarmform:nodes.managers.count`) or a file position. */
-export type Origin =
-  { readonly key: string } | { readonly file: string; readonly line: number; readonly path?: string };
-
-/** One validation problem. `message` states what is wrong and what is allowed. */
-export interface ConfigIssue {
-  readonly origin: Origin;
-  readonly message: string;
-}
 
 /** A node of the cluster, for the `ssh` node source (issue 3) and for labels/placement checks. */
 export interface HostSpec {
