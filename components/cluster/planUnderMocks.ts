@@ -9,9 +9,36 @@ import type { PlannedResource } from "./topology";
 /**
  * Registers the SwarmCluster for `spec` under mocks and collects every custom resource. `config` is the
  * stack's config (keys without namespace); `secrets` are values for secret keys (stand-ins are fine: no
- * connection is made). Run it once per process: the Pulumi runtime's settings are process-wide.
+ * connection is made). Run it once per process: the Pulumi runtime's settings are process-wide. Rejects when
+ * the program fails while it runs (an error in an apply included).
  */
 export async function planUnderMocks(
+  spec: ClusterSpec,
+  config: Readonly<Record<string, unknown>>,
+  secrets: Readonly<Record<string, string>>,
+): Promise<PlannedResource[]> {
+  // An error inside the program, such as one thrown in an apply, rejects nothing that is awaited here: the Pulumi
+  // runtime leaves it unhandled (under `pulumi up`, the language host reports those), and what depends on the
+  // failed resource waits forever. So the first unhandled rejection while planning fails the plan.
+  let fail: (e: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  const onRejection = (reason: unknown) =>
+    fail(new Error(`the program failed under mocks: ${reasonOf(reason)}`));
+  process.on("unhandledRejection", onRejection);
+  try {
+    return await Promise.race([plan(spec, config, secrets), failed]);
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+}
+
+/** The message of a rejection, with the runtime's repeated `error serializing property "x": ` said once. */
+function reasonOf(reason: unknown): string {
+  const message = reason instanceof Error ? reason.message : String(reason);
+  return message.replace(/(error serializing property "[^"]*": )\1+/g, "$1");
+}
+
+async function plan(
   spec: ClusterSpec,
   config: Readonly<Record<string, unknown>>,
   secrets: Readonly<Record<string, string>>,
