@@ -10,13 +10,15 @@
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
 //         a new connection per command, no labels;
+//      d. the Engine API floor (engineApiFloor.ts): a's steps and labels as Engine API requests over SSH (channels
+//         forwarded to each host's docker.sock), no docker CLI process; what a provider that spoke the API could do;
 //   2. one join alone: the 6th host as a worker, 5 s after the converge (a swarm that has settled);
 //   3. safe removal of that worker (delete: drain, leave, node rm);
 //   4. a no-op re-run of the 5 nodes, last, on a swarm that has settled: refresh (read) of every node, then
 //      check + diff, with nothing to change; the commands it sends are counted through the Transport (read vs
-//      mutating).
+//      mutating). Beside it, the same reads through the Engine API floor (new connections, GET requests).
 // Between converges every host leaves the swarm (`docker swarm leave --force`); the order of a/b/c/d rotates
-// from run to run. (Until 2026-11-27 a fourth way joined the managers one at a time in the raw floor, which is how
+// from run to run. (Until 2026-11-27 another way joined the managers one at a time in the raw floor, which is how
 // Swarmform ordered them then; BENCHMARKS.md keeps its figures.) The SSH connection pool is emptied before every step, so each step pays its own connection
 // setups, as a separate `pulumi up` process would.
 // It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
@@ -37,6 +39,7 @@ import {
 } from "../../components/hosts/transport";
 import { initCommand, joinCommand } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
+import { convergeOverApi, FloorCluster, noopReadOverApi } from "./engineApiFloor";
 import { median, parseRuns } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
@@ -65,7 +68,9 @@ const STEPS = [
   { key: "swarmform", label: "converge 3+2, as Swarmform runs it" },
   { key: "serial", label: "converge 3+2, forced serial" },
   { key: "raw", label: "converge 3+2, raw floor (ssh, parallel joins)" },
+  { key: "api", label: "converge 3+2, Engine API floor (Swarmform's steps, no CLI)" },
   { key: "noop", label: "no-op re-run (read + diff x5)" },
+  { key: "noopApi", label: "no-op reads, Engine API floor" },
   { key: "join", label: "one join (6th host, worker)" },
   { key: "remove", label: "safe removal of one worker" },
 ] as const;
@@ -325,6 +330,9 @@ function printTables(results: Record<StepKey, number[]>, counts: TransportStats[
     [
       ["Swarmform / raw floor", ...fmt(ratio("swarmform", "raw"), 2)],
       ["Swarmform / forced serial", ...fmt(ratio("swarmform", "serial"), 2)],
+      ["Engine API floor / raw floor", ...fmt(ratio("api", "raw"), 2)],
+      ["Swarmform / Engine API floor", ...fmt(ratio("swarmform", "api"), 2)],
+      ["no-op: Swarmform / Engine API floor", ...fmt(ratio("noop", "noopApi"), 2)],
     ],
   );
   console.log("");
@@ -373,6 +381,14 @@ async function main(): Promise<void> {
     tb = await startTestbed({ hosts: 6, name: "bench" });
     console.log(`testbed "bench" with ${tb.hosts.length} hosts started in ${Date.now() - tStart} ms`);
     const b = new Bench(tb);
+    const floor: FloorCluster = {
+      tb,
+      managers: MANAGERS,
+      workers: WORKERS,
+      init: INIT,
+      address: (h) => b.ssh(h).address,
+      labels: (h) => ({ ...b.hostSpec(h).labels }),
+    };
     const results = Object.fromEntries(STEPS.map((s) => [s.key, [] as number[]])) as Record<
       StepKey,
       number[]
@@ -396,7 +412,7 @@ async function main(): Promise<void> {
       };
       const wantLabels = HOSTS.map((h) => `${h}=z${h.slice(1)}`);
 
-      const ways: Record<"swarmform" | "serial" | "raw", () => Promise<void>> = {
+      const ways: Record<"swarmform" | "serial" | "raw" | "api", () => Promise<void>> = {
         swarmform: async () => {
           const m = await measure("swarmform", () => b.converge());
           expectSame("members after converge", await b.members(), HOSTS);
@@ -411,10 +427,14 @@ async function main(): Promise<void> {
           expectSame("members after removal", await b.members(), HOSTS);
           // The no-op comes last, as a re-run comes on a swarm that has settled: right after the joins every
           // dockerd is still busy for some seconds (ingress network, gossip), which made it 1.66 s instead of 1.23 s.
+          // The Engine API floor's reads go first in every other run.
+          const noopApi = () => measure("noopApi", () => noopReadOverApi(floor));
+          if (run % 2 === 0) await noopApi();
           const noop = await measure("noop", () => b.noop());
           if (noop.stats.mutating > 0)
             throw new Error(`no-op re-run sent ${noop.stats.mutating} mutating command(s)`);
           counts.push(noop.stats);
+          if (run % 2 === 1) await noopApi();
           lastNoopTimeline = `no-op re-run, run ${run}:\n${timeline(noop.t0, noop.commands, noop.ev)}`;
         },
         serial: async () => {
@@ -426,8 +446,15 @@ async function main(): Promise<void> {
           await measure("raw", () => b.convergeRaw());
           expectSame("members after raw converge", await b.members(), HOSTS);
         },
+        api: async () => {
+          await measure("api", () => convergeOverApi(floor));
+          expectSame("members after Engine API converge", await b.members(), HOSTS);
+          expectSame("labels after Engine API converge", await b.labels(), wantLabels);
+        },
       };
-      const order = (["swarmform", "serial", "raw"] as const).map((_, i, a) => a[(i + run - 1) % a.length]);
+      const order = (["swarmform", "serial", "raw", "api"] as const).map(
+        (_, i, a) => a[(i + run - 1) % a.length],
+      );
       for (const way of order) {
         await b.teardown();
         await ways[way]();
