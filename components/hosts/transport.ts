@@ -93,8 +93,7 @@ export function fingerprintOf(keyBlob: Buffer): string {
  */
 export function generateSshKeyPair(): { private: string; public: string } {
   const { utils } = require("ssh2") as typeof import("ssh2");
-  const { private: priv, public: pub } = utils.generateKeyPairSync("ecdsa", { bits: 256 });
-  return { private: priv, public: pub };
+  return utils.generateKeyPairSync("ecdsa", { bits: 256 });
 }
 
 /** Whether a known_hosts text lists `address` (port 22) or `[address]:port` with exactly this key blob. */
