@@ -8,6 +8,7 @@ import * as http from "http";
 import { Client } from "ssh2";
 import { fingerprintOf } from "../../components/hosts/transport";
 import type { InitOptions } from "../../components/swarm/plan";
+import { durationNs } from "../support/applier";
 import type { Testbed } from "../testbed/testbed";
 
 /** One SSH connection to a testbed host, and Engine API requests to its dockerd over it. */
@@ -116,14 +117,12 @@ export async function convergeOverApi(c: FloorCluster): Promise<void> {
     const busy = hosts.filter((_, i) => probes[i].Swarm.LocalNodeState !== "inactive");
     if (busy.length > 0) throw new Error(`engine API floor: ${busy.join(", ")} already in a swarm`);
     const boot = on(c.managers[0]);
-    const certExpiry = /^(\d+)h0m0s$/.exec(c.init.certExpiry);
-    if (!certExpiry) throw new Error(`engine API floor: certExpiry ${c.init.certExpiry} is not <hours>h0m0s`);
     const bootId = await boot.request<string>("POST", "/swarm/init", {
       ListenAddr: "0.0.0.0:2377",
       AdvertiseAddr: c.address(boot.host),
       DefaultAddrPool: c.init.defaultAddrPool,
       DataPathPort: c.init.dataPathPort,
-      Spec: { CAConfig: { NodeCertExpiry: Number(certExpiry[1]) * 3600 * 1e9 } },
+      Spec: { CAConfig: { NodeCertExpiry: durationNs(c.init.certExpiry, "init.certExpiry") } },
     });
     const [swarm] = await Promise.all([
       boot.request<{ JoinTokens: { Manager: string; Worker: string } }>("GET", "/swarm"),
