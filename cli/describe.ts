@@ -21,11 +21,15 @@ import * as fs from "fs";
 /** Stand-in for a secret value: describe never reads secrets. */
 const STAND_IN = "describe-stand-in";
 
-/** Loads Pulumi.<stack>.yaml and plans it under mocks. Throws a ConfigError. */
+/**
+ * Loads Pulumi.<stack>.yaml and plans it under mocks. Throws a ConfigError. `standInKey` is the private key planned
+ * with for the ssh and libvirt sources (default: a new throwaway key).
+ */
 export async function describeStack(
   root: string,
   stack: string,
   env: Record<string, string | undefined>,
+  standInKey?: string,
 ): Promise<{ topology: Topology; notes: string[] }> {
   const file = stackConfigPath(root, stack);
   const read = readPulumiStackFile(file);
@@ -40,7 +44,7 @@ export async function describeStack(
       notes.push(
         "note: sshPrivateKey is not set; `pulumi up` needs it (pulumi config set --secret sshPrivateKey < KEY)",
       );
-    secrets.sshPrivateKey = generateSshKeyPair().private;
+    secrets.sshPrivateKey = standInKey ?? generateSshKeyPair().private;
   }
   const config = Object.fromEntries(Object.entries(read.config).filter(([k]) => !(k in secrets)));
   const spec = loadClusterSpec({

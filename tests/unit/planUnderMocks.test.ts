@@ -8,7 +8,7 @@ import { generateSshKeyPair } from "../../components/hosts/transport";
 const ROOT = path.resolve(__dirname, "../..");
 jest.setTimeout(120_000);
 
-/** tests/support/planDev.ts in a node process of its own, with this sshPrivateKey. */
+/** tests/support/planDev.ts (describeStack of dev) in a node process of its own, with this sshPrivateKey. */
 function planDev(key: string): { resources?: number; error?: string } {
   const r = spawnSync(
     process.execPath,
