@@ -79,18 +79,28 @@ interface NodeObject {
   Spec: { Labels?: Record<string, string> };
 }
 
-/** Adds labels to a node through a manager: inspect, update at that version, inspect again (as the provider reports). */
+/**
+ * Adds labels to a node through a manager: inspect, update at that version, inspect again (as the provider reports).
+ * A node that just joined still changes (its status, its certificate), so an update can meet a newer version than
+ * the inspect saw ("update out of sequence"): then it inspects and updates again, as the provider's retry does.
+ */
 async function addLabels(
   via: EngineOverSsh,
   id: string,
   labels: Record<string, string>,
 ): Promise<NodeObject> {
-  const node = await via.request<NodeObject>("GET", `/nodes/${id}`);
-  await via.request("POST", `/nodes/${id}/update?version=${node.Version.Index}`, {
-    ...node.Spec,
-    Labels: { ...(node.Spec.Labels ?? {}), ...labels },
-  });
-  return via.request<NodeObject>("GET", `/nodes/${id}`);
+  for (let attempt = 1; ; attempt++) {
+    const node = await via.request<NodeObject>("GET", `/nodes/${id}`);
+    try {
+      await via.request("POST", `/nodes/${id}/update?version=${node.Version.Index}`, {
+        ...node.Spec,
+        Labels: { ...(node.Spec.Labels ?? {}), ...labels },
+      });
+      return await via.request<NodeObject>("GET", `/nodes/${id}`);
+    } catch (err) {
+      if (attempt >= 5 || !/out of sequence/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 /** What the floor needs of the testbed's cluster. */
