@@ -6,25 +6,63 @@
 
 import * as http from "http";
 import { Client } from "ssh2";
+import type { Duplex } from "stream";
 import { fingerprintOf } from "../../components/hosts/transport";
 import type { InitOptions } from "../../components/swarm/plan";
 import { durationNs } from "../support/applier";
 import type { Testbed } from "../testbed/testbed";
 
+/**
+ * How a request reaches the host's dockerd over the SSH connection:
+ *  - "forward": a channel forwarded to the host's docker.sock (OpenSSH stream-local forwarding), one per request;
+ *  - "dial-stdio": `docker system dial-stdio` run on the host (what `docker -H ssh://...` runs there), its stdin
+ *    and stdout carrying HTTP; kept open between requests (keep-alive), so one docker process serves many.
+ */
+export type EngineRoute = "forward" | "dial-stdio";
+
 /** One SSH connection to a testbed host, and Engine API requests to its dockerd over it. */
 class EngineOverSsh {
+  private readonly agent: http.Agent;
+
   private constructor(
     private readonly client: Client,
-    private readonly socket: string,
+    socket: string,
     readonly host: string,
-  ) {}
+    route: EngineRoute,
+  ) {
+    // dial-stdio: one docker process per host, its requests one after the other (as a provider would keep it).
+    this.agent =
+      route === "forward"
+        ? new http.Agent({ keepAlive: false, maxSockets: 8 })
+        : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const open = (done: (err: Error | null, channel?: Duplex) => void) =>
+      route === "forward"
+        ? client.openssh_forwardOutStreamLocal(socket, (err, ch) => done(err ?? null, ch))
+        : client.exec("docker system dial-stdio", (err, ch) => done(err ?? null, ch));
+    // The agent takes an SSH channel for a socket; keep-alive calls these socket methods on it.
+    (this.agent as unknown as { createConnection: unknown }).createConnection = (
+      _opts: unknown,
+      cb: (err: Error | null, s?: Duplex) => void,
+    ) => {
+      open((err, ch) => {
+        if (err || !ch) return cb(new Error(`${host}: ${route} to the docker daemon: ${err?.message}`));
+        const socketLike = ch as Duplex & Record<string, unknown>;
+        for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"])
+          socketLike[m] ??= () => socketLike;
+        cb(null, ch);
+      });
+      return undefined;
+    };
+  }
 
-  static connect(tb: Testbed, host: string): Promise<EngineOverSsh> {
+  static connect(tb: Testbed, host: string, route: EngineRoute): Promise<EngineOverSsh> {
     const h = tb.hosts.find((x) => x.name === host);
     if (!h) throw new Error(`testbed has no host ${host}`);
     return new Promise((resolve, reject) => {
       const client = new Client();
-      client.on("ready", () => resolve(new EngineOverSsh(client, h.dockerSocket, host))).on("error", reject);
+      client
+        .on("ready", () => resolve(new EngineOverSsh(client, h.dockerSocket, host, route)))
+        .on("error", reject);
       client.connect({
         host: h.address,
         port: h.sshPort,
@@ -38,34 +76,26 @@ class EngineOverSsh {
   /** One request; resolves with the parsed JSON body (undefined when empty), rejects on a status >= 300. */
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client.openssh_forwardOutStreamLocal(this.socket, (err, channel) => {
-        if (err) return reject(new Error(`${this.host}: forwarding to ${this.socket}: ${err.message}`));
-        const req = http.request(
-          {
-            method,
-            path,
-            createConnection: () => channel as unknown as import("net").Socket,
-            headers: { Host: "docker", "Content-Type": "application/json" },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (d: Buffer) => chunks.push(d));
-            res.on("end", () => {
-              channel.end();
-              const text = Buffer.concat(chunks).toString();
-              if ((res.statusCode ?? 500) >= 300)
-                reject(new Error(`${this.host}: ${method} ${path}: ${res.statusCode} ${text.trim()}`));
-              else resolve((text ? JSON.parse(text) : undefined) as T);
-            });
-          },
-        );
-        req.on("error", reject);
-        req.end(body === undefined ? undefined : JSON.stringify(body));
-      });
+      const req = http.request(
+        { method, path, agent: this.agent, headers: { Host: "docker", "Content-Type": "application/json" } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (d: Buffer) => chunks.push(d));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString();
+            if ((res.statusCode ?? 500) >= 300)
+              reject(new Error(`${this.host}: ${method} ${path}: ${res.statusCode} ${text.trim()}`));
+            else resolve((text ? JSON.parse(text) : undefined) as T);
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
     });
   }
 
   close(): void {
+    this.agent.destroy();
     this.client.end();
   }
 }
@@ -118,9 +148,9 @@ export interface FloorCluster {
  * manager and set its labels beside reading the join tokens, then every other host joins at once; a manager then
  * labels itself, a worker is labelled through the first manager.
  */
-export async function convergeOverApi(c: FloorCluster): Promise<void> {
+export async function convergeOverApi(c: FloorCluster, route: EngineRoute = "forward"): Promise<void> {
   const hosts = [...c.managers, ...c.workers];
-  const engines = await Promise.all(hosts.map((h) => EngineOverSsh.connect(c.tb, h)));
+  const engines = await Promise.all(hosts.map((h) => EngineOverSsh.connect(c.tb, h, route)));
   const on = (h: string) => engines[hosts.indexOf(h)];
   try {
     const probes = await Promise.all(engines.map((e) => e.request<Info>("GET", "/info")));
@@ -160,11 +190,11 @@ export async function convergeOverApi(c: FloorCluster): Promise<void> {
  * The no-op read of a formed swarm: a new connection to every host and its GET /info; the first manager also lists
  * every node and reads the swarm (its join tokens), beside its info.
  */
-export async function noopReadOverApi(c: FloorCluster): Promise<void> {
+export async function noopReadOverApi(c: FloorCluster, route: EngineRoute = "forward"): Promise<void> {
   const hosts = [...c.managers, ...c.workers];
   await Promise.all(
     hosts.map(async (h) => {
-      const e = await EngineOverSsh.connect(c.tb, h);
+      const e = await EngineOverSsh.connect(c.tb, h, route);
       try {
         const lister = h === c.managers[0];
         const [info, nodes] = await Promise.all([

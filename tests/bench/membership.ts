@@ -1,6 +1,6 @@
 // Benchmark: swarm membership through the SwarmNode provider, on the multi-host testbed (run as root).
 //
-//   npm run bench:membership -- [--runs N]      (default 5 runs)
+//   npm run bench:membership -- [--runs N] [--api-route forward|dial-stdio]      (default 5 runs, forward)
 //
 // No Pulumi CLI runs here, so the provider's CRUD functions are called directly. Each run measures, side by side:
 //   1. converge 3 managers + 2 workers from nothing, three ways:
@@ -10,8 +10,10 @@
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
 //         a new connection per command, no labels;
-//      d. the Engine API floor (engineApiFloor.ts): a's steps and labels as Engine API requests over SSH (channels
-//         forwarded to each host's docker.sock), no docker CLI process; what a provider that spoke the API could do;
+//      d. the Engine API floor (engineApiFloor.ts): a's steps and labels as Engine API requests over SSH, no docker
+//         CLI process per step; what a provider that spoke the API could do. --api-route says how a request reaches
+//         the dockerd: `forward` (default), a channel forwarded to the host's docker.sock per request; `dial-stdio`,
+//         one `docker system dial-stdio` process per host (what `docker -H ssh://` runs), kept open between requests;
 //   2. one join alone: the 6th host as a worker, 5 s after the converge (a swarm that has settled);
 //   3. safe removal of that worker (delete: drain, leave, node rm);
 //   4. a no-op re-run of the 5 nodes, last, on a swarm that has settled: refresh (read) of every node, then
@@ -39,7 +41,7 @@ import {
 } from "../../components/hosts/transport";
 import { initCommand, joinCommand } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
-import { convergeOverApi, FloorCluster, noopReadOverApi } from "./engineApiFloor";
+import { convergeOverApi, EngineRoute, FloorCluster, noopReadOverApi } from "./engineApiFloor";
 import { median, parseRuns } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
@@ -360,8 +362,23 @@ function timeline(t0: number, commands: readonly CommandRecord[], events: readon
   return `  steps: ${steps}\n${lines.join("\n")}`;
 }
 
+/** `--api-route forward|dial-stdio` (how the Engine API floor reaches each dockerd; default forward), and the rest. */
+function apiRouteOf(argv: readonly string[]): { route: EngineRoute; rest: string[] } {
+  const rest: string[] = [];
+  let route: EngineRoute = "forward";
+  for (let i = 0; i < argv.length; i++) {
+    const v =
+      argv[i] === "--api-route" ? argv[++i] : argv[i].startsWith("--api-route=") ? argv[i].slice(12) : null;
+    if (v === null) rest.push(argv[i]);
+    else if (v === "forward" || v === "dial-stdio") route = v;
+    else throw new Error(`--api-route needs forward or dial-stdio, not "${v ?? ""}"`);
+  }
+  return { route, rest };
+}
+
 async function main(): Promise<void> {
-  const runs = parseRuns(process.argv.slice(2), "membership");
+  const { route, rest } = apiRouteOf(process.argv.slice(2));
+  const runs = parseRuns(rest, "membership");
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
@@ -380,6 +397,7 @@ async function main(): Promise<void> {
     const tStart = Date.now();
     tb = await startTestbed({ hosts: 6, name: "bench" });
     console.log(`testbed "bench" with ${tb.hosts.length} hosts started in ${Date.now() - tStart} ms`);
+    console.log(`Engine API floor route: ${route}`);
     const b = new Bench(tb);
     const floor: FloorCluster = {
       tb,
@@ -428,7 +446,7 @@ async function main(): Promise<void> {
           // The no-op comes last, as a re-run comes on a swarm that has settled: right after the joins every
           // dockerd is still busy for some seconds (ingress network, gossip), which made it 1.66 s instead of 1.23 s.
           // The Engine API floor's reads go first in every other run.
-          const noopApi = () => measure("noopApi", () => noopReadOverApi(floor));
+          const noopApi = () => measure("noopApi", () => noopReadOverApi(floor, route));
           if (run % 2 === 0) await noopApi();
           const noop = await measure("noop", () => b.noop());
           if (noop.stats.mutating > 0)
@@ -447,7 +465,7 @@ async function main(): Promise<void> {
           expectSame("members after raw converge", await b.members(), HOSTS);
         },
         api: async () => {
-          await measure("api", () => convergeOverApi(floor));
+          await measure("api", () => convergeOverApi(floor, route));
           expectSame("members after Engine API converge", await b.members(), HOSTS);
           expectSame("labels after Engine API converge", await b.labels(), wantLabels);
         },
