@@ -20,6 +20,23 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** An Engine API answer: the HTTP status and the body, parsed when it is JSON. */
+export interface EngineResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** A Transport that also carries Docker Engine API requests to the host's own dockerd. */
+export interface EngineTransport extends Transport {
+  /**
+   * One Engine API request (e.g. `GET /info`), sent through `docker system dial-stdio` on the host: what
+   * `docker -H ssh://host` runs there, so it reaches the daemon the host's docker CLI would (DOCKER_HOST, context).
+   * That process is kept open between requests, one per host, and carries them one after the other. Resolves with
+   * any status; rejects only when the request could not be made (SSH, no docker on the host), naming the host.
+   */
+  request(method: string, path: string, body?: unknown): Promise<EngineResponse>;
+}
+
 export interface SshTarget {
   /** Name for messages. */
   readonly host: string;
@@ -46,6 +63,10 @@ const MAX_SESSIONS = 8;
 interface PooledConnection {
   client?: Client;
   connecting?: Promise<Client>;
+  /** Keeps the host's `docker system dial-stdio` channel open between Engine API requests (see engineRequest). */
+  engine?: import("http").Agent;
+  /** What the open dial-stdio channel printed on stderr (why it closed, when it did). */
+  engineStderr?: string[];
   active: number;
   waiting: (() => void)[];
   /** Number of TCP+SSH connections made so far for this key (for tests and diagnostics). */
@@ -397,9 +418,12 @@ export interface CommandRecord {
  * Counts a command; when `globalThis[Symbol.for("swarmform.transport.log")]` is an array (a benchmark sets
  * it), also records it there, to be completed with its end time.
  */
-function countCommand(host: string, command: string): CommandRecord | undefined {
+function countCommand(
+  host: string,
+  command: string,
+  kind: CommandKind = commandKind(command),
+): CommandRecord | undefined {
   const s = stats();
-  const kind = commandKind(command);
   s[kind]++;
   (s.byHost[host] ??= { read: 0, mutating: 0 })[kind]++;
   const log = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.transport.log")];
@@ -421,20 +445,28 @@ export function sshConnectionCount(target: Pick<SshTarget, "address" | "port" | 
  * A command is sent at most once: when the connection fails before the command starts, exec reconnects
  * and tries once more; when it is lost while the command runs, exec fails (the command may have run).
  */
-export function sshTransport(target: SshTarget): Transport {
+export function sshTransport(target: SshTarget): EngineTransport {
   const real = pooledSshTransport(target);
   // Bench hook (tests/bench/scale.ts): when `globalThis[Symbol.for("swarmform.transport.wrap")]` is a
   // function, it is given each SSH transport and its result is used instead (to time or replay commands).
   const wrap = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("swarmform.transport.wrap")];
   return typeof wrap === "function"
-    ? (wrap as (t: SshTarget, real: Transport) => Transport)(target, real)
+    ? (wrap as (t: SshTarget, real: EngineTransport) => EngineTransport)(target, real)
     : real;
 }
 
-function pooledSshTransport(target: SshTarget): Transport {
+function pooledSshTransport(target: SshTarget): EngineTransport {
   const what = describeTarget(target);
   return {
     host: target.host,
+    async request(method: string, path: string, body?: unknown): Promise<EngineResponse> {
+      const rec = countCommand(target.host, `${method} ${path}`, method === "GET" ? "read" : "mutating");
+      try {
+        return await engineRequest(target, method, path, body);
+      } finally {
+        if (rec) rec.end = Date.now();
+      }
+    },
     async exec(command: string, stdin?: string): Promise<ExecResult> {
       const rec = countCommand(target.host, command);
       try {
@@ -448,6 +480,7 @@ function pooledSshTransport(target: SshTarget): Transport {
       const key = poolKey(target);
       const entry = p.connections.get(key);
       p.connections.delete(key);
+      entry?.engine?.destroy();
       endClient(entry?.client ?? (await entry?.connecting?.catch(() => undefined)));
     },
   };
@@ -489,6 +522,108 @@ function pooledSshTransport(target: SshTarget): Transport {
   }
 }
 
+/**
+ * Sends one Engine API request over the pooled connection to `target`. The requests to one host go one after the
+ * other through a single `docker system dial-stdio` channel (an HTTP keep-alive agent with one socket), opened on
+ * first use and again after it closed (connection lost, daemon restarted). While open it holds one of the
+ * connection's MAX_SESSIONS. When it closes before an answer, the error carries what the remote docker printed
+ * (e.g. "Cannot connect to the Docker daemon").
+ */
+async function engineRequest(
+  target: SshTarget,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<EngineResponse> {
+  const http = require("http") as typeof import("http");
+  await getClient(target); // creates the pool entry
+  const entry = pool().connections.get(poolKey(target));
+  if (!entry) throw new Error(`${describeTarget(target)}: connection closed`);
+  if (!entry.engine) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const e = entry;
+    // The agent's socket is the channel: keep-alive calls these socket methods, which a channel does not have.
+    (agent as unknown as { createConnection: unknown }).createConnection = (
+      _options: unknown,
+      done: (err: Error | null, socket?: unknown) => void,
+    ) => {
+      getClient(target).then(
+        (client) =>
+          client.exec("docker system dial-stdio", (err, channel) => {
+            if (err) return done(err);
+            // One session more than MAX_SESSIONS may be open then; OpenSSH allows 10.
+            e.active++;
+            const stderr: string[] = (e.engineStderr = []);
+            channel.stderr.on("data", (d: Buffer) => stderr.push(d.toString("utf8")));
+            channel.on("close", () => {
+              e.active--;
+              e.waiting.shift()?.();
+            });
+            const socket = channel as unknown as Record<string, unknown>;
+            for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"])
+              socket[m] ??= () => socket;
+            done(null, channel);
+          }),
+        (err: Error) => done(err),
+      );
+      return undefined;
+    };
+    entry.engine = agent;
+  }
+  const agent = entry.engine;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const once = (): Promise<EngineResponse> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          method,
+          path,
+          agent,
+          headers: {
+            Host: "docker",
+            ...(payload === undefined
+              ? {}
+              : { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (d: Buffer) => chunks.push(d));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed: unknown = text;
+            if (/json/.test(String(res.headers["content-type"] ?? "")) && text.trim() !== "") {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = text;
+              }
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", (err: Error) => {
+        const why = (entry.engineStderr ?? []).join("").trim().split("\n").slice(-2).join(" ");
+        const reason = redact(`${err.message}${why ? `: ${why}` : ""}`, target.privateKey);
+        reject(
+          Object.assign(new Error(`${describeTarget(target)}: docker ${method} ${path}: ${reason}`), {
+            reusedChannel: req.reusedSocket,
+          }),
+        );
+      });
+      req.end(payload);
+    });
+  try {
+    return await once();
+  } catch (err) {
+    // A kept channel that closed while idle fails the next request before it is sent: a read is sent again.
+    if (method !== "GET" || !(err as { reusedChannel?: boolean }).reusedChannel) throw err;
+    return once();
+  }
+}
+
 /** A Transport that runs commands locally via `/bin/sh -c`, with `env` added to the environment. */
 export function localTransport(env?: Record<string, string>): Transport {
   return {
@@ -525,7 +660,10 @@ export async function closeAllTransports(): Promise<void> {
   const p = pool();
   const entries = [...p.connections.values()];
   p.connections.clear();
-  for (const e of entries) endClient(e.client ?? (await e.connecting?.catch(() => undefined)));
+  for (const e of entries) {
+    e.engine?.destroy();
+    endClient(e.client ?? (await e.connecting?.catch(() => undefined)));
+  }
 }
 
 /**

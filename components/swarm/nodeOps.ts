@@ -3,38 +3,32 @@
 // Serialization: the dynamic provider captures these functions. They use no module-level mutable
 // state (the test event log lives on globalThis) and require node modules inside function bodies.
 
-import { commandKind, sshTransport, Transport } from "../hosts/transport";
+import { commandKind, EngineResponse, EngineTransport, sshTransport } from "../hosts/transport";
 import {
   Availability,
   blockingTasks,
   countManagers,
   endpointKey,
   InitOptions,
-  initScript,
-  joinScript,
+  initRequest,
+  joinRequest,
   labelChanges,
   managerJoinAddr,
-  nodeAfterUpdate,
-  NodeChange,
   NODE_LS_FORMAT,
   NodeObservation,
+  nodeObservationOf,
   NodeRole,
-  nodeUpdateCommand,
-  parseNodeInspect,
-  parseNodeInspectAll,
+  nodeSpecWith,
   parseNodeList,
-  parseSwarmInfo,
   parseTasks,
   quorumAfter,
   scrub,
-  selfChange,
   servicesNotRunningElsewhere,
   sq,
   SshEndpoint,
-  updateBesideInspect,
-  SWARM_INFO_COMMAND,
   SwarmInfo,
-  TOKEN_LINES_IN_BACKGROUND,
+  swarmInfoOf,
+  tokensOf,
 } from "./plan";
 
 /** How to reach one host over SSH, with its host key when pinned. */
@@ -101,7 +95,7 @@ export function event(node: string, what: string): void {
   if (Array.isArray(log)) log.push({ node, what, at: Date.now() });
 }
 
-export function transportFor(n: NodeSsh, ctx: Ctx, connectMs?: number): Transport {
+export function transportFor(n: NodeSsh, ctx: Ctx, connectMs?: number): EngineTransport {
   return sshTransport({
     host: n.name,
     address: n.address,
@@ -143,6 +137,70 @@ export async function run(
   return r.stdout;
 }
 
+/** The daemon's message in an Engine API answer (`{"message": ...}`), else the body as text. */
+function messageOf(r: EngineResponse): string {
+  const b = r.body as { message?: unknown } | string | undefined;
+  return (
+    typeof b === "object" && b !== null ? String(b.message ?? JSON.stringify(b)) : String(b ?? "")
+  ).trim();
+}
+
+/**
+ * Sends one Engine API request to the node's own dockerd; any status resolves. Fails (naming the node, secrets
+ * scrubbed) only when the request could not be made. A request that is not a GET drops the cached host views.
+ */
+export async function engineOn(
+  n: NodeSsh,
+  ctx: Ctx,
+  method: string,
+  path: string,
+  body?: unknown,
+  secrets: readonly (string | undefined)[] = [],
+): Promise<EngineResponse> {
+  const t0 = Date.now();
+  const mutating = method !== "GET";
+  if (mutating) forgetViews();
+  try {
+    const r = await transportFor(n, ctx).request(method, path, body);
+    trace(n.name, `${method} ${path}`, t0, r.status);
+    return r;
+  } catch (err) {
+    trace(n.name, `${method} ${path}`, t0, -1);
+    throw new Error(scrub(`${describeNode(n)}: ${(err as Error).message}`, [ctx.privateKey, ...secrets]));
+  } finally {
+    if (mutating) forgetViews();
+  }
+}
+
+/** Like engineOn, but a status of 300 or more throws an error naming the node and `what`; returns the body. */
+export async function call<T>(
+  n: NodeSsh,
+  ctx: Ctx,
+  what: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  secrets: readonly (string | undefined)[] = [],
+): Promise<T> {
+  const r = await engineOn(n, ctx, method, path, body, secrets);
+  if (r.status >= 300) throw engineFailure(n, ctx, what, r, secrets);
+  return r.body as T;
+}
+
+/** An error for a failed Engine API answer of node `n`: what failed, the status and the daemon's message. */
+function engineFailure(
+  n: NodeSsh,
+  ctx: Ctx,
+  what: string,
+  r: EngineResponse,
+  secrets: readonly (string | undefined)[] = [],
+): Error {
+  const status = r.status === 0 ? "" : ` (HTTP ${r.status})`;
+  return new Error(
+    scrub(`${describeNode(n)}: ${what} failed${status}: ${messageOf(r)}`, [ctx.privateKey, ...secrets]),
+  );
+}
+
 /** The node's own view of its swarm membership (throws if SSH or docker do not answer). */
 export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   // Concurrent asks for the same host (parallel creates probing the same managers) share one command while it
@@ -152,8 +210,8 @@ export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   const hit = cache.get(key);
   if (hit && hit.at === undefined) return (await hit.view)!.info;
   const entry: ViewEntry = {
-    view: run(n, ctx, "docker info", SWARM_INFO_COMMAND).then((out) => ({
-      info: parseSwarmInfo(out),
+    view: call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info").then((b) => ({
+      info: swarmInfoOf(b.Swarm),
     })),
   };
   cache.set(key, entry);
@@ -180,59 +238,26 @@ export interface HostView {
   readonly nodes?: readonly NodeObservation[];
   /** Only when listed, on a manager that could read them. Secret. */
   readonly tokens?: { readonly manager: string; readonly worker: string };
-  /** After init or join (selfConvergeScript): whether the node's update of itself went through, if it made one. */
-  readonly selfUpdated?: boolean;
 }
 
 /**
- * One command on the host a refresh asks for the whole swarm (the lister, see listerOf): its swarm info, every
- * node (`@nodes`: `docker node ls -q`, then one `docker node inspect`) and the two join tokens. The node list is
- * piped into the rest, so it runs beside the info, and the tokens are fetched beside both: two docker calls one
- * after the other instead of five. Every other host is asked only for its own swarm info (SWARM_INFO_COMMAND). On
- * a host that is not a manager the listing parts print nothing.
+ * What a refresh asks of the host it lists the swarm on (the lister, see listerOf): its swarm info (`GET /info`)
+ * and, when it is a manager, every node (`GET /nodes`) and the join tokens (`GET /swarm`); the parts it could
+ * not read are left out. Three requests, one after the other on the host's one docker channel. Every other host
+ * is asked only for its own swarm info.
  */
-export const LIST_VIEW_COMMAND =
-  `docker node ls -q 2>/dev/null | { ${TOKEN_LINES_IN_BACKGROUND}` +
-  `i=$(${SWARM_INFO_COMMAND}) || { r=$?; wait; exit $r; }; ids=$(cat); n=; ` +
-  `if [ -n "$ids" ]; then n=$(docker node inspect $ids 2>/dev/null); fi; wait; printf '%s\\n' "$i"; ` +
-  `if [ -n "$n" ]; then printf '@nodes\\n%s\\n' "$n"; fi; }`;
-
-/**
- * Parses a host's answer: the swarm info (its first line that is not a marker), the `@manager-token`,
- * `@worker-token` and `@updated` lines, and the node inspect after `@nodes` (to the end); the parts a host could not
- * read are left out.
- */
-export function parseHostView(out: string): HostView {
-  const lines = out.split("\n");
-  const iNodes = lines.indexOf("@nodes");
-  const head = iNodes >= 0 ? lines.slice(0, iNodes) : lines;
-  const info = parseSwarmInfo(head.find((l) => l.trim() !== "" && !l.startsWith("@")) ?? "");
-  const token = (role: string) =>
-    head
-      .find((l) => l.startsWith(`@${role}-token `))
-      ?.slice(`@${role}-token `.length)
-      .trim() ?? "";
-  let nodes: NodeObservation[] | undefined;
-  if (iNodes >= 0) {
-    try {
-      nodes = parseNodeInspectAll(lines.slice(iNodes + 1).join("\n"));
-    } catch {
-      nodes = undefined;
-    }
-  }
-  const [manager, worker] = [token("manager"), token("worker")];
-  const tokens = /^SWMTKN-/.test(manager) && /^SWMTKN-/.test(worker) ? { manager, worker } : undefined;
-  const updated = head.find((l) => l.startsWith("@updated "));
-  const selfUpdated = updated === undefined ? undefined : updated.slice("@updated ".length).trim() === "0";
-  return { info, nodes, tokens, ...(selfUpdated === undefined ? {} : { selfUpdated }) };
-}
-
-/** The node as it is after init or join, with its own update applied when that went through (see HostView). */
-function selfAfterJoin(v: HostView, desired: SelfDesired): NodeObservation | undefined {
-  const node = v.nodes?.find((x) => x.id === v.info.nodeId);
-  return node && v.selfUpdated
-    ? nodeAfterUpdate(node, selfChange(desired.labels, desired.availability))
-    : node;
+export async function listView(n: NodeSsh, ctx: Ctx): Promise<HostView> {
+  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  if (!info.controlAvailable) return { info };
+  const [nodes, swarm] = await Promise.all([
+    engineOn(n, ctx, "GET", "/nodes"),
+    engineOn(n, ctx, "GET", "/swarm"),
+  ]);
+  return {
+    info,
+    nodes: nodes.status === 200 && Array.isArray(nodes.body) ? nodes.body.map(nodeObservationOf) : undefined,
+    tokens: swarm.status === 200 ? tokensOf(swarm.body) : undefined,
+  };
 }
 
 /** How long a host view is reused after it arrived (reads of one refresh run within this window). */
@@ -242,7 +267,7 @@ interface ViewEntry {
   view: Promise<HostView | undefined>;
   /** When the view arrived; unset while in flight. */
   at?: number;
-  /** Whether the view lists the nodes and tokens (LIST_VIEW_COMMAND). */
+  /** Whether the view lists the nodes and tokens (listView). */
   listed?: boolean;
 }
 
@@ -253,16 +278,16 @@ function views(): Map<string, ViewEntry> {
   return g[slot]!;
 }
 
-/** Drops every cached host view: called around each mutating command this process sends. */
+/** Drops every cached host view: called around each mutating command or request this process sends. */
 export function forgetViews(): void {
   views().clear();
 }
 
 /**
- * The host's view (one command), or undefined if SSH or docker do not answer: with `list`, the lister's whole
- * view (LIST_VIEW_COMMAND), else its own swarm info. Shared by every resource of this process while in flight and
- * for VIEW_TTL_MS after (a listed view also answers an unlisted ask): the reads of one refresh send one command per
- * host. Any mutating command sent through run/managerExec drops the cache. Only `read` uses it.
+ * The host's view, or undefined if SSH or docker do not answer: with `list`, the lister's whole view (listView),
+ * else its own swarm info (one request). Shared by every resource of this process while in flight and for
+ * VIEW_TTL_MS after (a listed view also answers an unlisted ask): the reads of one refresh ask each host once.
+ * Any mutating command or request sent through run/managerExec/engineOn drops the cache. Only `read` uses it.
  */
 export function hostView(n: NodeSsh, ctx: Ctx, list: boolean): Promise<HostView | undefined> {
   const key = endpointKey(n);
@@ -274,8 +299,7 @@ export function hostView(n: NodeSsh, ctx: Ctx, list: boolean): Promise<HostView 
     listed: list,
     // Unlisted, the view is the host's swarm info: swarmInfo's command, shared with probes in flight.
     view: (list
-      ? run(n, ctx, "docker info", LIST_VIEW_COMMAND).then((out) => {
-          const v = parseHostView(out);
+      ? listView(n, ctx).then((v) => {
           rememberTokens(v.info.clusterId, v.tokens);
           return v;
         })
@@ -421,39 +445,94 @@ async function whyNotManager(c: NodeSsh, ctx: Ctx): Promise<string> {
   }
 }
 
+/** What a failure a manager answered (`message`: stderr or the daemon's message) calls for. */
+export function afterManagerFailure(message: string, canMove: boolean): "give up" | "move" | "wait" {
+  // A failed precondition (e.g. "node ... is not down and can't be removed") will not pass by waiting:
+  // the caller decides what to do (removeNode then uses --force after a confirmed leave).
+  if (/FailedPrecondition/.test(message)) return "give up";
+  if (/not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(message) && canMove)
+    return "move";
+  return /leader|rpc error|context deadline|temporarily unavailable/i.test(message) ? "wait" : "give up";
+}
+
 /**
- * Runs a command on manager `m`, retrying (bounded) while the swarm has no leader (e.g. right after a
- * demotion), and moving to another manager if `m` stopped being one. Returns the last result.
+ * Sends `attempt` to manager `m`, again (bounded, 30 s) while the swarm has no leader (e.g. right after a
+ * demotion), moving to another manager if `m` stopped being one. `failure` says why an answer failed (undefined:
+ * it did not). Returns the last answer.
  */
-export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?: string) {
+async function onAnyManager<R>(
+  m: Manager,
+  ctx: Ctx,
+  attempt: () => Promise<R>,
+  failure: (r: R) => string | undefined,
+): Promise<R> {
   const deadline = Date.now() + 30000;
-  const mutating = commandKind(command) === "mutating";
   for (;;) {
-    let r;
-    const t0 = Date.now();
-    if (mutating) forgetViews();
-    try {
-      r = await transportFor(m.node, ctx).exec(command, stdin);
-    } catch (err) {
-      r = { stdout: "", stderr: (err as Error).message, code: 255 };
-    }
-    if (mutating) forgetViews();
-    trace(m.node.name, command, t0, r.code);
-    if (r.code === 0 || Date.now() >= deadline) return r;
-    // A failed precondition (e.g. "node ... is not down and can't be removed") will not pass by waiting:
-    // the caller decides what to do (removeNode then uses --force after a confirmed leave).
-    if (/FailedPrecondition/.test(r.stderr)) return r;
-    if (
-      /not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(r.stderr) &&
-      m.candidates
-    ) {
-      const other = await findManager(m.candidates, ctx);
+    const r = await attempt();
+    const message = failure(r);
+    if (message === undefined || Date.now() >= deadline) return r;
+    const next = afterManagerFailure(message, m.candidates !== undefined);
+    if (next === "give up") return r;
+    if (next === "move") {
+      const other = await findManager(m.candidates!, ctx);
       if (other) Object.assign(m, other);
-    } else if (!/leader|rpc error|context deadline|temporarily unavailable/i.test(r.stderr)) {
-      return r;
     }
     await sleep(1000);
   }
+}
+
+/** Runs a command on manager `m` (see onAnyManager). Returns the last result. */
+export async function managerExec(m: Manager, ctx: Ctx, command: string, stdin?: string) {
+  const mutating = commandKind(command) === "mutating";
+  return onAnyManager(
+    m,
+    ctx,
+    async () => {
+      let r;
+      const t0 = Date.now();
+      if (mutating) forgetViews();
+      try {
+        r = await transportFor(m.node, ctx).exec(command, stdin);
+      } catch (err) {
+        r = { stdout: "", stderr: (err as Error).message, code: 255 };
+      }
+      if (mutating) forgetViews();
+      trace(m.node.name, command, t0, r.code);
+      return r;
+    },
+    (r) => (r.code === 0 ? undefined : r.stderr),
+  );
+}
+
+/**
+ * An Engine API request on manager `m` (see onAnyManager). A request that could not be made answers status 0. An
+ * update that met a newer version of its object ("update out of sequence") is returned at once: sent again, it
+ * would meet the same; the caller reads the object again (writeNodeSpec).
+ */
+export async function managerRequest(
+  m: Manager,
+  ctx: Ctx,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<EngineResponse> {
+  return onAnyManager(
+    m,
+    ctx,
+    () =>
+      engineOn(m.node, ctx, method, path, body).catch((err: Error): EngineResponse => ({
+        status: 0,
+        body: { message: err.message },
+      })),
+    (r) => (r.status < 300 || /out of sequence/.test(messageOf(r)) ? undefined : messageOf(r)),
+  );
+}
+
+/** Like managerRequest, but a status of 300 or more throws an error naming the manager; returns the body. */
+async function managerCall<T>(m: Manager, ctx: Ctx, what: string, method: string, path: string): Promise<T> {
+  const r = await managerRequest(m, ctx, method, path);
+  if (r.status >= 300) throw engineFailure(m.node, ctx, what, r);
+  return r.body as T;
 }
 
 /** Like managerExec, but a failure throws an error naming the manager, secrets scrubbed. */
@@ -474,21 +553,17 @@ export async function onManager(
   return r.stdout;
 }
 
-/** `docker node inspect` of `nodeId` on a manager; undefined if the swarm does not know it. */
+/** The node `nodeId` as manager `m` sees it (`GET /nodes/{id}`); undefined if the swarm does not know it. */
 export async function inspectNode(
   m: Manager,
   ctx: Ctx,
   nodeId: string,
 ): Promise<NodeObservation | undefined> {
   if (!nodeId) return undefined;
-  const r = await managerExec(m, ctx, `docker node inspect ${sq(nodeId)}`);
-  if (r.code !== 0) {
-    if (/no such node|not found/i.test(r.stderr)) return undefined;
-    throw new Error(
-      scrub(`${describeNode(m.node)}: docker node inspect failed: ${r.stderr.trim()}`, [ctx.privateKey]),
-    );
-  }
-  return parseNodeInspect(r.stdout);
+  const r = await managerRequest(m, ctx, "GET", `/nodes/${encodeURIComponent(nodeId)}`);
+  if (r.status === 404) return undefined;
+  if (r.status >= 300 || r.status === 0) throw engineFailure(m.node, ctx, "docker node inspect", r);
+  return nodeObservationOf(r.body);
 }
 
 /** Join tokens by swarm id, shared by the resources of this process (memory only, never logged). */
@@ -509,15 +584,10 @@ function rememberTokens(
   if (swarmId && tokens) tokenCache().set(swarmId, tokens);
 }
 
+/** The join tokens, read on manager `m` (`GET /swarm`) and kept for the joins this process sends. Secret. */
 export async function swarmTokens(m: Manager, ctx: Ctx): Promise<{ manager: string; worker: string }> {
-  const out = await onManager(
-    m,
-    ctx,
-    "join-token",
-    "docker swarm join-token -q manager && docker swarm join-token -q worker",
-  );
-  const [manager, worker] = out.trim().split("\n");
-  const tokens = { manager: manager.trim(), worker: (worker ?? "").trim() };
+  const tokens = tokensOf(await managerCall(m, ctx, "join-token", "GET", "/swarm"));
+  if (!tokens) throw new Error(`${describeNode(m.node)}: join-token: the swarm shows no join tokens`);
   rememberTokens(m.info.clusterId, tokens);
   return tokens;
 }
@@ -532,8 +602,49 @@ export interface SelfDesired {
 export type JoinedInfo = SwarmInfo & { readonly node?: NodeObservation };
 
 /**
- * `docker swarm init`, then, in the same round trip, the node's labels and availability, its swarm info, its
- * node and the join tokens (kept for the joins that follow, in this process only).
+ * Writes `labels` (exactly) and `availability` on node `nodeId`, with `send` (a request to the node's own dockerd,
+ * or to a manager): reads the node, then updates its whole spec at that version, as `docker node update` does.
+ * A node that just joined still changes (its status, its certificate), so the update can meet a newer version
+ * ("update out of sequence"): then it reads and updates again, at most 5 times. Returns the node as it is after.
+ */
+async function writeNodeSpec(
+  send: (method: string, path: string, body?: unknown) => Promise<EngineResponse>,
+  fail: (what: string, r: EngineResponse) => Error,
+  nodeId: string,
+  labels: Readonly<Record<string, string>>,
+  availability: Availability,
+): Promise<NodeObservation> {
+  const path = `/nodes/${encodeURIComponent(nodeId)}`;
+  for (let attempt = 1; ; attempt++) {
+    const r = await send("GET", path);
+    if (r.status >= 300 || r.status === 0) throw fail("docker node inspect", r);
+    const node = r.body as { Version?: { Index?: number }; Spec?: Record<string, unknown> };
+    const spec = nodeSpecWith(node, labels, availability);
+    if (!spec) return nodeObservationOf(node);
+    const u = await send("POST", `${path}/update?version=${Number(node.Version?.Index ?? 0)}`, spec);
+    if (u.status < 300 && u.status !== 0) return nodeObservationOf({ ...node, Spec: spec });
+    if (attempt >= 5 || !/out of sequence/.test(messageOf(u))) throw fail("docker node update", u);
+  }
+}
+
+/**
+ * A new manager sets its own labels and availability (a manager can write nodes): no round trip through another
+ * manager. Undefined when that failed: the caller then does it through a manager (setLabelsAndAvailability).
+ */
+async function selfConverge(
+  n: NodeSsh,
+  ctx: Ctx,
+  nodeId: string,
+  desired: SelfDesired,
+): Promise<NodeObservation | undefined> {
+  const send = (method: string, path: string, body?: unknown) => engineOn(n, ctx, method, path, body);
+  const fail = (what: string, r: EngineResponse) => engineFailure(n, ctx, what, r);
+  return writeNodeSpec(send, fail, nodeId, desired.labels, desired.availability).catch(() => undefined);
+}
+
+/**
+ * `POST /swarm/init`, then the node's swarm info, the join tokens (kept for the joins that follow, in this process
+ * only) and its own labels and availability: requests one after the other on the host's docker channel.
  */
 export async function initSwarm(
   n: NodeSsh,
@@ -543,24 +654,21 @@ export async function initSwarm(
   desired: SelfDesired = { labels: {}, availability: "active" },
 ): Promise<JoinedInfo & { readonly tokens?: { manager: string; worker: string } }> {
   event(n.name, "init");
-  const out = await run(
-    n,
-    ctx,
-    "docker swarm init",
-    initScript(advertise, init, desired.labels, desired.availability),
-  );
-  const v = parseHostView(out);
-  rememberTokens(v.info.clusterId, v.tokens);
+  await call(n, ctx, "docker swarm init", "POST", "/swarm/init", initRequest(advertise, init));
+  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  const swarm = await engineOn(n, ctx, "GET", "/swarm");
+  const tokens = swarm.status === 200 ? tokensOf(swarm.body) : undefined;
+  rememberTokens(info.clusterId, tokens);
   // The nodes that join next in this process join through this host without asking anyone first
   // (knownManagerToJoin), and those that probe ask this host first (findManager).
-  if (isActiveManager(v.info)) knownManagers().set(endpointKey(n), { node: n, info: v.info });
-  return { ...v.info, node: selfAfterJoin(v, desired), tokens: v.tokens };
+  if (isActiveManager(info)) knownManagers().set(endpointKey(n), { node: n, info });
+  return { ...info, node: await selfConverge(n, ctx, info.nodeId, desired), tokens };
 }
 
 /**
- * Joins `n` to the swarm of manager `m` with a token for `role` (over stdin; the one this process already
- * holds for that swarm, else a fresh one). A manager then sets its own labels and availability in the same
- * round trip (`desired`); a worker cannot, its caller does that through `m`.
+ * Joins `n` to the swarm of manager `m` with a token for `role` (the one this process already holds for that
+ * swarm, else a fresh one), then reads its swarm info. A manager then sets its own labels and availability
+ * (`desired`); a worker cannot, its caller does that through `m`.
  */
 export async function joinSwarm(
   n: NodeSsh,
@@ -571,29 +679,24 @@ export async function joinSwarm(
   desired: SelfDesired,
 ): Promise<JoinedInfo> {
   const swarmId = m.info.clusterId ?? "";
-  const fresh = async () =>
-    (await onManager(m, ctx, "join-token", `docker swarm join-token -q ${role}`)).trim();
   const cached = swarmId ? tokenCache().get(swarmId)?.[role] : undefined;
-  const command = joinScript(
-    advertise,
-    managerJoinAddr(m.info.nodeAddr),
-    role,
-    desired.labels,
-    desired.availability,
-  );
-  let out: string;
+  const managerAddr = managerJoinAddr(m.info.nodeAddr);
+  const join = (token: string) =>
+    call(n, ctx, "docker swarm join", "POST", "/swarm/join", joinRequest(advertise, managerAddr, token), [
+      token,
+    ]);
   try {
-    out = await run(n, ctx, "docker swarm join", command, cached ?? (await fresh()));
+    await join(cached ?? (await swarmTokens(m, ctx))[role]);
   } catch (err) {
     // A token rotated since it was cached: the join was refused, so it is safe to try once more.
     if (!cached || !/token/i.test((err as Error).message)) throw err;
     tokenCache().delete(swarmId);
-    out = await run(n, ctx, "docker swarm join", command, await fresh());
+    await join((await swarmTokens(m, ctx))[role]);
   }
   // Logged once it went through: a join the node refused (already in a swarm) changed nothing.
   event(n.name, `join-${role}`);
-  const v = parseHostView(out);
-  return { ...v.info, node: selfAfterJoin(v, desired) };
+  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  return { ...info, node: role === "manager" ? await selfConverge(n, ctx, info.nodeId, desired) : undefined };
 }
 
 /**
@@ -708,16 +811,13 @@ export async function setLabelsAndAvailability(
   labels: Readonly<Record<string, string>>,
   availability: Availability,
 ): Promise<NodeObservation> {
-  const change: NodeChange = {
-    ...labelChanges(actual.labels, labels),
-    availability: actual.availability !== availability ? availability : undefined,
-  };
-  const cmd = nodeUpdateCommand(nodeId, change);
-  if (!cmd) return actual;
+  const change = labelChanges(actual.labels, labels);
+  if (change.add.length === 0 && change.rm.length === 0 && actual.availability === availability)
+    return actual;
   event(node.name, "node-update");
-  // The update and an inspect beside it, in one round trip; a failed update fails the command with its stderr.
-  const out = await onManager(m, ctx, "docker node update", updateBesideInspect(cmd, nodeId));
-  return nodeAfterUpdate(parseNodeInspect(out), change);
+  const send = (method: string, path: string, body?: unknown) => managerRequest(m, ctx, method, path, body);
+  const fail = (what: string, r: EngineResponse) => engineFailure(m.node, ctx, what, r);
+  return writeNodeSpec(send, fail, nodeId, labels, availability);
 }
 
 /** Drains `nodeId` and waits (bounded) until none of its non-global tasks run there and its services converged. */

@@ -1,5 +1,5 @@
 // Pure planning logic for swarm membership: quorum arithmetic, removal steps, diff classification,
-// parsing of docker CLI output, command building and secret scrubbing. No I/O here.
+// parsing of docker CLI output and Engine API objects, command and request building, and secret scrubbing. No I/O.
 //
 // These functions are also called by the dynamic provider after Pulumi serializes it, so they must
 // not reference module-level mutable state or node modules.
@@ -243,18 +243,6 @@ export interface NodeChange {
   readonly availability?: Availability;
 }
 
-/**
- * The node once `docker node update` with `change` went through, from an inspect taken before or beside it:
- * the update writes the node's current spec with these labels added and removed, so either way the result is
- * the same. It saves reading the node back after the update.
- */
-export function nodeAfterUpdate(node: NodeObservation, change: NodeChange): NodeObservation {
-  const labels = { ...node.labels };
-  for (const k of change.rm) delete labels[k];
-  for (const [k, v] of change.add) labels[k] = v;
-  return { ...node, labels, availability: change.availability ?? node.availability };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Parsing docker output
 
@@ -273,7 +261,12 @@ export interface SwarmInfo {
 }
 
 export function parseSwarmInfo(json: string): SwarmInfo {
-  const s = JSON.parse(json.trim()) as Record<string, unknown>;
+  return swarmInfoOf(JSON.parse(json.trim()));
+}
+
+/** The `Swarm` object of the Engine API's `GET /info` (what `docker info --format '{{json .Swarm}}'` prints). */
+export function swarmInfoOf(swarm: unknown): SwarmInfo {
+  const s = (swarm ?? {}) as Record<string, unknown>;
   const cluster = s.Cluster as { ID?: string } | null | undefined;
   return {
     nodeId: String(s.NodeID ?? ""),
@@ -304,7 +297,12 @@ export interface NodeObservation {
 
 export function parseNodeInspect(json: string): NodeObservation {
   const parsed = JSON.parse(json.trim()) as unknown;
-  const n = (Array.isArray(parsed) ? parsed[0] : parsed) as {
+  return nodeObservationOf(Array.isArray(parsed) ? parsed[0] : parsed);
+}
+
+/** A node object of the Engine API (`GET /nodes/{id}`, an item of `GET /nodes`; what `docker node inspect` prints). */
+export function nodeObservationOf(node: unknown): NodeObservation {
+  const n = node as {
     ID: string;
     Spec: { Role: NodeRole; Availability: Availability; Labels?: Record<string, string> | null };
     Description?: { Hostname?: string };
@@ -325,11 +323,6 @@ export function parseNodeInspect(json: string): NodeObservation {
 }
 
 /** `docker node inspect <id>...` of several nodes (a JSON array). */
-export function parseNodeInspectAll(json: string): NodeObservation[] {
-  const parsed = JSON.parse(json.trim()) as unknown;
-  if (!Array.isArray(parsed)) throw new Error("docker node inspect: expected a JSON array");
-  return parsed.map((n) => parseNodeInspect(JSON.stringify(n)));
-}
 
 /** `docker node ls --format '{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}'`. */
 export interface NodeListEntry {
@@ -444,87 +437,84 @@ export function nodeUpdateCommand(nodeId: string, change: NodeChange): string | 
   return `docker node update ${args.join(" ")} ${sq(nodeId)}`;
 }
 
-/**
- * A node update (nodeUpdateCommand) with an inspect of the node beside it, in one command that fails as the update
- * fails; it prints the inspect, to which the caller applies the change (nodeAfterUpdate).
- */
-export function updateBesideInspect(update: string, nodeId: string): string {
-  return `(${update} >/dev/null) & n=$(docker node inspect ${sq(nodeId)}); wait $! || exit; printf '%s\\n' "$n"`;
-}
-
 /** `docker info --format '{{json .Swarm}}'`: a host's own swarm info, as one JSON line. */
 export const SWARM_INFO_COMMAND = "docker info --format '{{json .Swarm}}'";
 
-/**
- * Shell text that fetches both join tokens in the background, each printed as one short line
- * (`@manager-token T`, `@worker-token T`; nothing when the host cannot read them). Whatever follows must print
- * its own output only after `wait`, so that no line is cut in two.
- */
-export const TOKEN_LINES_IN_BACKGROUND =
-  `(t=$(docker swarm join-token -q manager 2>/dev/null) && echo "@manager-token $t") & ` +
-  `(t=$(docker swarm join-token -q worker 2>/dev/null) && echo "@worker-token $t") & `;
+// ---------------------------------------------------------------------------------------------
+// Engine API requests (what the provider sends through EngineTransport.request)
 
-/** What a fresh node (no labels, active) needs to get `labels` and `availability`. */
-export function selfChange(labels: Readonly<Record<string, string>>, availability: Availability): NodeChange {
+const DURATION_UNIT_NS: Readonly<Record<string, number>> = {
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+};
+
+/** A Go duration (`2160h0m0s`, `1m30s`, `500ms`) in nanoseconds, as the Engine API wants it; throws on anything else. */
+export function goDurationNs(value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = re.exec(value); m !== null; m = re.exec(value)) {
+    total += parseFloat(m[1]) * DURATION_UNIT_NS[m[2]];
+    end = re.lastIndex;
+  }
+  if (value === "" || end !== value.length) throw new Error(`"${value}" is not a Go duration`);
+  return Math.round(total);
+}
+
+/** The body of `POST /swarm/init`: what `docker swarm init` (initCommand) sends, its defaults included. */
+export function initRequest(advertiseAddress: string, init: InitOptions): Record<string, unknown> {
   return {
-    ...labelChanges({}, labels),
-    availability: availability !== "active" ? availability : undefined,
+    ListenAddr: "0.0.0.0:2377",
+    AdvertiseAddr: advertiseAddress,
+    ...(init.defaultAddrPool.length > 0
+      ? { DefaultAddrPool: [...init.defaultAddrPool], SubnetSize: 24 }
+      : {}),
+    DataPathPort: Number(init.dataPathPort),
+    Spec: { CAConfig: { NodeCertExpiry: goDurationNs(init.certExpiry) } },
   };
 }
 
-/**
- * Shell text, run on a manager right after it initialised or joined, that sets the desired labels and
- * availability on itself (a fresh node has no labels and is active: selfChange) and inspects itself beside the
- * update, then prints its swarm info, `@updated <exit status of the update>` (when there was one to make), `@nodes`
- * and its own `docker node inspect`: two docker calls one after the other (the node id comes out of the info).
- * The caller applies the update to the inspect (nodeAfterUpdate) when it went through. A failed update is not
- * fatal here: the inspect shows what is missing, and the caller converges the rest through another manager.
- */
-export function selfConvergeScript(
-  labels: Readonly<Record<string, string>>,
-  availability: Availability,
-): string {
-  const update = nodeUpdateCommand("@ID@", selfChange(labels, availability));
-  // NodeID is the first field of the Swarm JSON.
-  const info = `i=$(${SWARM_INFO_COMMAND}); id=\${i#*'"NodeID":"'}; id=\${id%%'"'*}; `;
-  const inspect = `n=$(docker node inspect "$id" 2>/dev/null); `;
-  const print = `printf '%s\\n@nodes\\n%s\\n' "$i" "$n"; `;
-  if (!update) return `${info}${inspect}wait; ${print}`;
-  const upd = `(${update.replace(sq("@ID@"), '"$id"')} >/dev/null 2>&1) & `;
-  return `${info}${upd}${inspect}wait $!; u=$?; wait; printf '@updated %s\\n' "$u"; ${print}`;
-}
-
-/**
- * The one command that forms the swarm: `docker swarm init`, then the node's own labels and availability
- * (selfConvergeScript) with both join tokens fetched beside them. Its output is read by parseHostView.
- */
-export function initScript(
-  advertiseAddress: string,
-  init: InitOptions,
-  labels: Readonly<Record<string, string>>,
-  availability: Availability,
-): string {
-  return (
-    `${initCommand(advertiseAddress, init)} >/dev/null && ` +
-    `{ ${TOKEN_LINES_IN_BACKGROUND}${selfConvergeScript(labels, availability)}true; }`
-  );
-}
-
-/**
- * The one command that joins a node (token on stdin): a manager then sets its own labels and availability
- * (selfConvergeScript); a worker cannot (its caller does that through a manager) and prints its swarm info.
- */
-export function joinScript(
+/** The body of `POST /swarm/join` (what `docker swarm join` sends). Holds the token: a secret, never logged. */
+export function joinRequest(
   advertiseAddress: string,
   managerAddr: string,
-  role: NodeRole,
+  token: string,
+): Record<string, unknown> {
+  return {
+    ListenAddr: "0.0.0.0:2377",
+    AdvertiseAddr: advertiseAddress,
+    RemoteAddrs: [managerAddr],
+    JoinToken: token,
+  };
+}
+
+/** The join tokens in the Engine API's `GET /swarm` answer; undefined when it has none. Secret. */
+export function tokensOf(swarm: unknown): { manager: string; worker: string } | undefined {
+  const t = (swarm as { JoinTokens?: { Manager?: unknown; Worker?: unknown } } | undefined)?.JoinTokens;
+  const [manager, worker] = [String(t?.Manager ?? ""), String(t?.Worker ?? "")];
+  return /^SWMTKN-/.test(manager) && /^SWMTKN-/.test(worker) ? { manager, worker } : undefined;
+}
+
+/**
+ * The node spec to send with `POST /nodes/{id}/update` (the whole spec, as `docker node update` does): the one read
+ * with the node, with exactly `labels` and `availability`; undefined when that is what it has already.
+ */
+export function nodeSpecWith(
+  node: { Spec?: Record<string, unknown> },
   labels: Readonly<Record<string, string>>,
   availability: Availability,
-): string {
-  const join = joinCommand(advertiseAddress, managerAddr);
-  return role === "manager"
-    ? `${join} >/dev/null && { ${selfConvergeScript(labels, availability)}true; }`
-    : `${join} >/dev/null && ${SWARM_INFO_COMMAND}`;
+): Record<string, unknown> | undefined {
+  const spec = node.Spec ?? {};
+  const had = (spec.Labels ?? {}) as Record<string, string>;
+  const change = labelChanges(had, labels);
+  if (change.add.length === 0 && change.rm.length === 0 && spec.Availability === availability)
+    return undefined;
+  return { ...spec, Labels: { ...labels }, Availability: availability };
 }
 
 /** `host:2377` from a swarm NodeAddr (which has no port). */

@@ -201,10 +201,10 @@ async function ensureMember(p: SwarmNodeInputs, staleNodeId?: string): Promise<M
   const ctx = ctxOf(p);
   const self = nodeSshOf(p);
   const advertise = p.advertiseAddress ?? p.address;
-  // The desired labels and availability go with the init (or a manager's join): one round trip less.
+  // The init node (or a joining manager) sets its own labels and availability: no trip through another manager.
   const desired = { labels: p.labels ?? {}, availability: p.availability ?? "active" };
-  // A joiner whose manager and token this process already knows (e.g. the init just ran) joins at once, in one
-  // round trip. A node already in a swarm refuses the join and nothing changes; that, SSH not ready yet or any
+  // A joiner whose manager and token this process already knows (e.g. the init just ran) joins at once, asking
+  // no one first. A node already in a swarm refuses the join and nothing changes; that, SSH not ready yet or any
   // other failure sends it the careful way below, which waits for the host and asks the managers first.
   const known =
     p.bootstrap || staleNodeId ? undefined : knownManagerToJoin(p.managers, p.role, p.expectedSwarmId);
@@ -396,7 +396,7 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
   async read(id: string, props: SwarmNodeOutputs) {
     const ctx = ctxOf(props);
     const self = nodeSshOf(props);
-    // One command per host, shared by the reads of one refresh: every node asks its own host for its swarm info,
+    // One view per host, shared by the reads of one refresh: every node asks its own host for its swarm info,
     // and the lister (the same host for every node of the swarm) for every node and the join tokens.
     const candidates = candidatesOf(props);
     const lister = listerOf(props);

@@ -1,8 +1,9 @@
 // The Engine API floor of bench:membership: the converge and the no-op read that Swarmform does, step for step and
-// labels included, sent as Docker Engine API requests over SSH (each request on a channel forwarded to the host's
-// docker.sock, OpenSSH stream-local forwarding) instead of as docker CLI processes. A measured target for a
-// provider that would speak the API; the provider does not do this (yet). Testbed only: this machine's key, the
-// testbed's host keys, root on every host.
+// labels included, sent as Docker Engine API requests over SSH, with nothing else around them (no Pulumi provider,
+// no waits or checks). By default each request goes on a channel forwarded to the host's docker.sock (OpenSSH
+// stream-local forwarding): no docker process runs on the hosts at all, a bound for the provider. With the route
+// `dial-stdio` they go through `docker system dial-stdio`, as the provider sends them (transport.ts). Testbed
+// only: this machine's key, the testbed's host keys, root on every host.
 
 import * as http from "http";
 import { Client } from "ssh2";

@@ -10,10 +10,10 @@
 //      b. the same creates, forced serial;
 //      c. the raw floor: the `ssh` client, `docker swarm init`, the join tokens, then the four joins in parallel,
 //         a new connection per command, no labels;
-//      d. the Engine API floor (engineApiFloor.ts): a's steps and labels as Engine API requests over SSH, no docker
-//         CLI process per step; what a provider that spoke the API could do. --api-route says how a request reaches
-//         the dockerd: `forward` (default), a channel forwarded to the host's docker.sock per request; `dial-stdio`,
-//         one `docker system dial-stdio` process per host (what `docker -H ssh://` runs), kept open between requests;
+//      d. the Engine API floor (engineApiFloor.ts): a's steps and labels as Engine API requests over SSH and nothing
+//         else. --api-route says how a request reaches the dockerd: `forward` (default), a channel forwarded to the
+//         host's docker.sock per request, no docker process on the hosts (a bound); `dial-stdio`, one
+//         `docker system dial-stdio` process per host, kept open between requests (as the provider sends them);
 //   2. one join alone: the 6th host as a worker, 5 s after the converge (a swarm that has settled);
 //   3. safe removal of that worker (delete: drain, leave, node rm);
 //   4. a no-op re-run of the 5 nodes, last, on a swarm that has settled: refresh (read) of every node, then

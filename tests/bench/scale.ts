@@ -15,8 +15,16 @@ import * as os from "os";
 import * as path from "path";
 import { execSync } from "child_process";
 import type { HostSpec } from "../../components/config/types";
-import type { SshTarget, Transport } from "../../components/hosts/transport";
-import { classify, installTransportHook, LatencyFixture, project, Projection } from "./scaleSim";
+import type { EngineTransport, SshTarget, Transport } from "../../components/hosts/transport";
+import { joinRequest, tokensOf } from "../../components/swarm/plan";
+import {
+  classify,
+  classifyRequest,
+  installTransportHook,
+  LatencyFixture,
+  project,
+  Projection,
+} from "./scaleSim";
 import { median } from "./stats";
 
 const FIXTURE = path.join(__dirname, "fixtures", "scale-latencies.json");
@@ -91,10 +99,10 @@ async function simulate(fixtureFile: string): Promise<void> {
       "nodes",
       "converge s",
       "no-op s",
-      "cmds converge",
-      "cmds no-op",
+      "requests converge",
+      "requests no-op",
       "mutating no-op",
-      "docker info converge / no-op",
+      "GET /info converge / no-op",
     ],
     rows,
   );
@@ -174,16 +182,32 @@ async function measure(runs: number): Promise<void> {
   let joiningRole: "manager" | "worker" = "manager";
   const samples: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (samples[k] ??= []).push(ms);
-  // Time every command the provider sends, by class (join split by role).
-  const uninstall = installTransportHook((_t: SshTarget, real: Transport): Transport => ({
+  // The first request to a host on a new connection also pays the SSH connection and the start of its docker
+  // channel: set aside, and added to its class once those two are measured (step 4).
+  const firsts: { cls: string; ms: number }[] = [];
+  const dialed = new Set<string>();
+  let recording = true;
+  const byRole = (cls: string) =>
+    cls !== "join" ? cls : joiningRole === "manager" ? "joinManager" : "joinWorker";
+  // Time every command and request the provider sends, by class (join split by role).
+  const uninstall = installTransportHook((_t: SshTarget, real: EngineTransport): EngineTransport => ({
     host: real.host,
     close: () => real.close(),
     async exec(command: string, stdin?: string) {
       const t0 = performance.now();
       const r = await real.exec(command, stdin);
-      let cls: string = classify(command);
-      if (cls === "join") cls = joiningRole === "manager" ? "joinManager" : "joinWorker";
-      add(cls, performance.now() - t0);
+      if (recording) add(byRole(classify(command)), performance.now() - t0);
+      return r;
+    },
+    async request(method: string, path: string, body?: unknown) {
+      const first = !dialed.has(real.host);
+      dialed.add(real.host);
+      const t0 = performance.now();
+      const r = await real.request(method, path, body);
+      const cls = byRole(classifyRequest(method, path));
+      if (!recording) return r;
+      if (first) firsts.push({ cls, ms: performance.now() - t0 });
+      else add(cls, performance.now() - t0);
       return r;
     },
   }));
@@ -238,6 +262,7 @@ async function measure(runs: number): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       await teardown();
       await closeAllTransports();
+      dialed.clear();
       // 1. Converge 3+2 through the provider, managers serial and workers parallel (as bench:membership).
       const hosts = [...MANAGERS, ...WORKERS].map(spec);
       const plan = membershipPlan(hosts);
@@ -276,26 +301,44 @@ async function measure(runs: number): Promise<void> {
       // 2. A no-op read of every node (inspect and info latencies on a formed swarm).
       await Promise.all(hosts.map((h) => swarmNodeProvider.read!(h.name, state[h.name])));
 
-      // 3. Serial parts: one command alone, then k at once; the slope is what each extra one adds.
-      const token = await sh("h1", "docker swarm join-token -q worker");
+      // 3. Serial parts: one request alone, then k at once; the slope is what each extra one adds. Sent as the
+      // provider sends them (Engine API requests), but not counted as its samples.
+      recording = false;
+      const api = async (host: string, method: string, p: string, body?: unknown) => {
+        const r = await tb.transport(host).request(method, p, body);
+        if (r.status >= 300)
+          throw new Error(`${host}: ${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body as Record<string, unknown>;
+      };
+      const token = tokensOf(await api("h1", "GET", "/swarm"))!.worker;
       const addr = `${tb.hosts[0].address}:2377`;
-      const join = (h: string) =>
-        sh(h, `docker swarm join --advertise-addr ${spec(h).address} --token "$(cat)" ${addr}`, token);
+      const join = (h: string) => api(h, "POST", "/swarm/join", joinRequest(spec(h).address, addr, token));
       const k = EXTRA.length;
       const one = await timed(() => join(EXTRA[0]));
       await sh(EXTRA[0], "docker swarm leave --force");
       await sh("h1", `docker node rm --force ${EXTRA[0]}`).catch(() => undefined);
       const many = await timed(() => Promise.all(EXTRA.map(join)));
       serial.join.push(Math.max(0, (many - one) / (k - 1)));
-      const upd = (h: string, i: number) => sh("h1", `docker node update --label-add bench=${run}-${i} ${h}`);
+      // A label update as writeNodeSpec sends it: read the node, write its spec at that version (each node
+      // through its own channel to h1 would be fairer to raft; the provider sends them all through one).
+      const upd = async (h: string, i: number) => {
+        const n = (await api("h1", "GET", `/nodes/${h}`)) as {
+          ID: string;
+          Version: { Index: number };
+          Spec: object;
+        };
+        const spec = { ...n.Spec, Labels: { bench: `${run}-${i}` } };
+        await api("h1", "POST", `/nodes/${n.ID}/update?version=${n.Version.Index}`, spec);
+      };
       const u1 = await timed(() => upd(EXTRA[0], 0));
       const uk = await timed(() => Promise.all(EXTRA.map((h, i) => upd(h, i + 1))));
       serial.write.push(Math.max(0, (uk - u1) / (k - 1)));
-      const insp = () => sh("h1", "docker node inspect self >/dev/null");
+      const insp = () => api("h1", "GET", "/nodes/h1");
       const i1 = await timed(insp);
       add("inspect", i1); // the provider reads nodes through its host view; this is one inspect alone
       const ik = await timed(() => Promise.all(EXTRA.map(insp)));
       serial.managerCmd.push(Math.max(0, (ik - i1) / (k - 1)));
+      recording = true;
       console.log(
         `run ${run}/${runs}: one join ${Math.round(one)} ms, ${k} at once ${Math.round(many)} ms; ` +
           `update ${Math.round(u1)} / ${Math.round(uk)} ms; inspect ${Math.round(i1)} / ${Math.round(ik)} ms`,
@@ -318,6 +361,19 @@ async function measure(runs: number): Promise<void> {
     }
     const c2 = process.cpuUsage(cpuConn0);
     const cpuConnect = Math.max(0, (c2.user + c2.system) / 1000 / 5 - cpuCommand);
+    // The docker channel: the first request on a connection, against the next ones.
+    const firstInfo: number[] = [];
+    const nextInfo: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await closeAllTransports();
+      const h1 = tb.transport("h1");
+      await h1.exec("true");
+      firstInfo.push(await timedRequest(h1));
+      for (let j = 0; j < 3; j++) nextInfo.push(await timedRequest(h1));
+    }
+    const connect = Math.max(0, medianOr0(cold) - medianOr0(warm));
+    const dial = Math.max(0, medianOr0(firstInfo) - medianOr0(nextInfo));
+    for (const f of firsts) add(f.cls, Math.max(0, f.ms - connect - dial));
 
     const L = (k: string) => round(medianOr0(samples[k] ?? []));
     const fx: LatencyFixture = {
@@ -326,18 +382,20 @@ async function measure(runs: number): Promise<void> {
       note:
         "Measured by `npm run bench:scale -- --measure` on the network-namespace testbed: every host shares this " +
         "machine's CPUs, so the serial parts (slopes of k commands at once vs one) include the other hosts' " +
-        `CPU and are pessimistic. ${runs} runs; medians. Samples: ` +
+        "CPU and are pessimistic. A first request to a host counts without its connection and dial. " +
+        `${runs} runs; medians. Samples: ` +
         Object.entries(samples)
           .map(([k, v]) => `${k} ${v.length}`)
           .join(", "),
       latencyMs: {
-        connect: round(Math.max(0, medianOr0(cold) - medianOr0(warm))),
+        connect: round(connect),
+        dial: round(dial),
         info: L("info"),
-        view: L("view"),
+        nodes: L("nodes"),
         init: L("init"),
         joinManager: L("joinManager"),
         joinWorker: L("joinWorker"),
-        joinToken: round(medianOr0([...(samples.token ?? []), ...(samples.tokens ?? [])])),
+        joinToken: L("token"),
         inspect: L("inspect"),
         update: L("update"),
         other: round(medianOr0(warm)),
@@ -355,6 +413,13 @@ async function measure(runs: number): Promise<void> {
   } finally {
     await cleanup();
   }
+}
+
+async function timedRequest(t: EngineTransport): Promise<number> {
+  const t0 = performance.now();
+  const r = await t.request("GET", "/info");
+  if (r.status !== 200) throw new Error(`GET /info answered ${r.status}`);
+  return performance.now() - t0;
 }
 
 async function timedExec(t: Transport): Promise<number> {

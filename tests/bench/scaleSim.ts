@@ -2,10 +2,12 @@
 // it, over a Transport that replays latencies measured on the testbed, on a virtual clock.
 //
 // What runs for real: the provider's CRUD functions (check, create, read, diff), nodeOps, the join limiter,
-// and the order of membershipPlan. What is replayed: every remote command. A command costs, in virtual time:
+// and the order of membershipPlan. What is replayed: every remote command and Engine API request. One costs, in
+// virtual time:
 //   - provider CPU (one Node.js thread for all resources: a single FIFO server) before it goes out;
-//   - an SSH connection the first time a host is reached (pooled per host, as transport.ts does), and one of
-//     SSH_SESSIONS channels on that connection;
+//   - an SSH connection the first time a host is reached (pooled per host, as transport.ts does); a command
+//     takes one of SSH_SESSIONS channels on that connection; Engine API requests to one host go one after the
+//     other on its one `docker system dial-stdio` channel, started by the first of them (`dial`);
 //   - its measured latency, of which a "serial part" queues on a shared server: joins on the leader's CA
 //     (swarmkit signs certificates and commits them one node at a time), node updates on the leader's raft
 //     log, manager-side reads and join tokens on the manager host asked.
@@ -13,20 +15,27 @@
 // A model, not a measurement: see BENCHMARKS.md for what it leaves out.
 
 import type { HostSpec } from "../../components/config/types";
-import type { SshTarget, Transport, ExecResult } from "../../components/hosts/transport";
-import { LIST_VIEW_COMMAND, nodeSshOf } from "../../components/swarm/nodeOps";
+import type {
+  EngineResponse,
+  EngineTransport,
+  ExecResult,
+  SshTarget,
+} from "../../components/hosts/transport";
+import { nodeSshOf } from "../../components/swarm/nodeOps";
 
 /** Latencies measured on the testbed (`npm run bench:scale -- --measure`), in ms. */
 export interface LatencyFixture {
   readonly machine: string;
   readonly measuredAt: string;
   readonly note: string;
-  /** Median wall time of one command of each class, uncontended. */
+  /** Median wall time of one command or request of each class, uncontended. */
   readonly latencyMs: {
     readonly connect: number;
+    /** What the first Engine API request to a host adds: starting `docker system dial-stdio` there. */
+    readonly dial: number;
     readonly info: number;
-    /** The lister's host view (nodeOps LIST_VIEW_COMMAND): info, and on a manager every node and the join tokens. */
-    readonly view: number;
+    /** `GET /nodes`: every node, on the lister of a refresh. */
+    readonly nodes: number;
     readonly init: number;
     readonly joinManager: number;
     readonly joinWorker: number;
@@ -181,23 +190,23 @@ export class Semaphore {
 // Commands
 
 export type CommandClass =
-  "info" | "view" | "init" | "join" | "tokens" | "token" | "update" | "inspect" | "true" | "unknown";
+  "info" | "nodes" | "init" | "join" | "token" | "update" | "inspect" | "true" | "unknown";
 
-/** Which of the provider's remote commands this is (the replay answers only these). */
-export function classify(command: string): CommandClass {
-  const c = command.trim();
-  if (/^docker swarm init\b/.test(c)) return "init";
-  if (/^docker swarm join --advertise-addr\b/.test(c)) return "join";
-  if (/^docker swarm join-token -q manager && docker swarm join-token -q worker$/.test(c)) return "tokens";
-  if (/^docker swarm join-token -q (manager|worker)$/.test(c)) return "token";
-  // updateBesideInspect
-  if (/^\(docker node update\b.*\) & n=\$\(docker node inspect '[^']*'\); wait \$! \|\| exit; /.test(c))
-    return "update";
-  if (/^docker node inspect '[^']*'$/.test(c)) return "inspect";
-  if (/^docker info --format '\{\{json \.Swarm\}\}'$/.test(c)) return "info";
-  if (c === LIST_VIEW_COMMAND) return "view";
-  if (c === "true") return "true";
+/** Which of the provider's Engine API requests this is (the replay answers only these). */
+export function classifyRequest(method: string, path: string): CommandClass {
+  if (method === "GET" && path === "/info") return "info";
+  if (method === "POST" && path === "/swarm/init") return "init";
+  if (method === "POST" && path === "/swarm/join") return "join";
+  if (method === "GET" && path === "/swarm") return "token";
+  if (method === "GET" && path === "/nodes") return "nodes";
+  if (method === "GET" && /^\/nodes\/[^/?]+$/.test(path)) return "inspect";
+  if (method === "POST" && /^\/nodes\/[^/?]+\/update\?version=\d+$/.test(path)) return "update";
   return "unknown";
+}
+
+/** Which of the provider's shell commands this is: in a converge or a no-op, only the lock's `true` probe. */
+export function classify(command: string): CommandClass {
+  return command.trim() === "true" ? "true" : "unknown";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +219,7 @@ interface SimNode {
   role: "manager" | "worker";
   availability: string;
   labels: Record<string, string>;
+  version: number;
 }
 
 /** Counters of one simulated step. */
@@ -234,6 +244,8 @@ export class SimSwarm {
   private readonly hostCmd = new Map<string, Server>();
   private readonly sessions = new Map<string, Semaphore>();
   private readonly connected = new Map<string, Promise<void>>();
+  /** Per host: its docker channel (one request at a time), and whether it was started on this connection. */
+  private readonly channels = new Map<string, { sem: Semaphore; dialed?: Promise<void> }>();
   private readonly nodes = new Map<string, SimNode>(); // by address
   private clusterId = "";
   private leader = "";
@@ -244,6 +256,7 @@ export class SimSwarm {
   /** Every pooled connection is dropped (as a new `pulumi up` process starts with none). */
   dropConnections(): void {
     this.connected.clear();
+    this.channels.clear();
   }
 
   resetCounts(): void {
@@ -254,12 +267,14 @@ export class SimSwarm {
     return [...this.nodes.values()].map((n) => n.hostname).sort();
   }
 
-  transport(target: SshTarget): Transport {
+  transport(target: SshTarget): EngineTransport {
     return {
       host: target.host,
-      exec: (command: string, stdin?: string) => this.exec(target, command, stdin),
+      exec: (command: string) => this.exec(target, command),
+      request: (method: string, path: string, body?: unknown) => this.request(target, method, path, body),
       close: async () => {
         this.connected.delete(target.address);
+        this.channels.delete(target.address);
       },
     };
   }
@@ -295,29 +310,48 @@ export class SimSwarm {
     await this.clock.until(start + Math.max(ms, serialMs));
   }
 
-  private async exec(target: SshTarget, command: string, stdin?: string): Promise<ExecResult> {
-    const cls = classify(command);
-    if (cls === "unknown")
-      throw new Error(`replay transport: no model for the command \`${command.slice(0, 80)}\``);
+  private count(cls: CommandClass, what: string): void {
+    if (cls === "unknown") throw new Error(`replay transport: no model for \`${what.slice(0, 80)}\``);
     this.counts.commands++;
     this.counts.byClass[cls] = (this.counts.byClass[cls] ?? 0) + 1;
     if (MUTATING.includes(cls)) this.counts.mutating++;
+  }
+
+  private async exec(target: SshTarget, command: string): Promise<ExecResult> {
+    const cls = classify(command);
+    this.count(cls, command);
     await this.connect(target.address);
     let sem = this.sessions.get(target.address);
     if (!sem) this.sessions.set(target.address, (sem = new Semaphore(SSH_SESSIONS)));
     return sem.use(async () => {
       await this.cpuWork(this.fx.cpuMs.command);
-      return this.answer(cls, target, command, stdin);
+      await this.remote(this.fx.latencyMs.other);
+      return { stdout: "", stderr: "", code: 0 };
     });
   }
 
-  private ok = (stdout: string): ExecResult => ({ stdout, stderr: "", code: 0 });
-  private fail = (stderr: string): ExecResult => ({ stdout: "", stderr, code: 1 });
+  private async request(t: SshTarget, method: string, path: string, body?: unknown): Promise<EngineResponse> {
+    const cls = classifyRequest(method, path);
+    this.count(cls, `${method} ${path}`);
+    await this.connect(t.address);
+    let ch = this.channels.get(t.address);
+    if (!ch) this.channels.set(t.address, (ch = { sem: new Semaphore(1) }));
+    const channel = ch;
+    return channel.sem.use(async () => {
+      channel.dialed ??= this.clock.sleep(this.fx.latencyMs.dial);
+      await channel.dialed;
+      await this.cpuWork(this.fx.cpuMs.command);
+      return this.answer(cls, t, path, body);
+    });
+  }
 
-  private info(address: string): string {
+  private ok = (body: unknown): EngineResponse => ({ status: 200, body });
+  private fail = (status: number, message: string): EngineResponse => ({ status, body: { message } });
+
+  private swarmInfo(address: string): Record<string, unknown> {
     const n = this.nodes.get(address);
     const manager = n?.role === "manager";
-    return JSON.stringify({
+    return {
       NodeID: n?.id ?? "",
       NodeAddr: n ? address : "",
       LocalNodeState: n ? "active" : "inactive",
@@ -326,20 +360,19 @@ export class SimSwarm {
       Error: "",
       Nodes: manager ? this.nodes.size : undefined,
       Managers: manager ? [...this.nodes.values()].filter((x) => x.role === "manager").length : undefined,
-    });
+    };
   }
 
-  private inspect(n: SimNode): string {
-    return JSON.stringify([
-      {
-        ID: n.id,
-        Spec: { Role: n.role, Availability: n.availability, Labels: { ...n.labels } },
-        Description: { Hostname: n.hostname },
-        Status: { State: "ready", Addr: n.address },
-        ManagerStatus:
-          n.role === "manager" ? { Reachability: "reachable", Leader: n.address === this.leader } : null,
-      },
-    ]);
+  private nodeObject(n: SimNode): Record<string, unknown> {
+    return {
+      ID: n.id,
+      Version: { Index: n.version },
+      Spec: { Role: n.role, Availability: n.availability, Labels: { ...n.labels } },
+      Description: { Hostname: n.hostname },
+      Status: { State: "ready", Addr: n.address },
+      ManagerStatus:
+        n.role === "manager" ? { Reachability: "reachable", Leader: n.address === this.leader } : null,
+    };
   }
 
   private isManager(address: string): boolean {
@@ -349,97 +382,65 @@ export class SimSwarm {
   private async answer(
     cls: CommandClass,
     t: SshTarget,
-    command: string,
-    stdin?: string,
-  ): Promise<ExecResult> {
+    path: string,
+    body: unknown,
+  ): Promise<EngineResponse> {
     const L = this.fx.latencyMs;
     const S = this.fx.serialMs;
     const a = t.address;
+    const notManager = () => this.fail(503, "This node is not a swarm manager.");
+    const alreadyMember = () => this.fail(503, "This node is already part of a swarm.");
     switch (cls) {
-      case "true":
-        await this.remote(L.other);
-        return this.ok("");
       case "info":
         await this.remote(L.info);
-        return this.ok(this.info(a) + "\n");
-      case "view": {
-        // The lister (nodeOps LIST_VIEW_COMMAND): info everywhere; a manager also lists every node and prints
-        // the tokens (work on its own daemon).
-        if (!this.isManager(a)) {
-          await this.remote(L.view);
-          return this.ok(this.info(a) + "\n");
-        }
-        await this.remote(L.view, this.serverOf(this.hostCmd, a), S.managerCmd);
-        const all = JSON.stringify([...this.nodes.values()].map((n) => JSON.parse(this.inspect(n))[0]));
-        return this.ok(`${this.tokenLines()}${this.info(a)}\n@nodes\n${all}\n`);
-      }
+        return this.ok({ Swarm: this.swarmInfo(a) });
+      case "nodes":
+        await this.remote(L.nodes, this.serverOf(this.hostCmd, a), S.managerCmd);
+        if (!this.isManager(a)) return notManager();
+        return this.ok([...this.nodes.values()].map((n) => this.nodeObject(n)));
       case "init": {
         await this.remote(L.init);
-        if (this.nodes.has(a))
-          return this.fail("Error response from daemon: This node is already part of a swarm.");
+        if (this.nodes.has(a)) return alreadyMember();
         this.clusterId = "simcluster";
         this.leader = a;
         const n = this.newNode(t, "manager");
         this.nodes.set(a, n);
-        return this.ok(
-          (command.includes("@manager-token") ? this.tokenLines() : "") + this.selfConverged(n, command),
-        );
+        return this.ok(n.id);
       }
       case "join": {
-        const role = (stdin ?? "").includes("manager") ? "manager" : "worker";
+        const token = String((body as { JoinToken?: unknown } | undefined)?.JoinToken ?? "");
+        const role = token.includes("manager") ? "manager" : "worker";
         await this.remote(
           role === "manager" ? L.joinManager : L.joinWorker,
           this.leaderCa,
           role === "manager" ? Math.max(S.join, L.joinManager) : S.join,
         );
-        if (this.nodes.has(a))
-          return this.fail("Error response from daemon: This node is already part of a swarm.");
-        const n = this.newNode(t, role);
-        this.nodes.set(a, n);
-        return this.ok(this.selfConverged(n, command));
+        if (this.nodes.has(a)) return alreadyMember();
+        this.nodes.set(a, this.newNode(t, role));
+        return this.ok("");
       }
-      case "tokens":
-      case "token": {
+      case "token":
         await this.remote(L.joinToken, this.serverOf(this.hostCmd, a), S.managerCmd);
-        if (!this.isManager(a))
-          return this.fail("Error response from daemon: This node is not a swarm manager.");
-        if (cls === "tokens") return this.ok("SWMTKN-1-sim-manager\nSWMTKN-1-sim-worker\n");
-        return this.ok(/manager$/.test(command) ? "SWMTKN-1-sim-manager\n" : "SWMTKN-1-sim-worker\n");
-      }
+        if (!this.isManager(a)) return notManager();
+        return this.ok({ JoinTokens: { Manager: "SWMTKN-1-sim-manager", Worker: "SWMTKN-1-sim-worker" } });
       case "inspect":
       case "update": {
-        const id = /docker node inspect '([^']*)'/.exec(command)![1];
-        if (cls === "update") {
-          await this.remote(L.update, this.leaderRaft, S.write);
-        } else {
-          await this.remote(L.inspect, this.serverOf(this.hostCmd, a), S.managerCmd);
-        }
-        if (!this.isManager(a))
-          return this.fail("Error response from daemon: This node is not a swarm manager.");
+        const id = decodeURIComponent(/^\/nodes\/([^/?]+)/.exec(path)![1]);
+        if (cls === "update") await this.remote(L.update, this.leaderRaft, S.write);
+        else await this.remote(L.inspect, this.serverOf(this.hostCmd, a), S.managerCmd);
+        if (!this.isManager(a)) return notManager();
         const n = [...this.nodes.values()].find((x) => x.id === id);
-        if (!n) return this.fail(`Error response from daemon: node ${id} not found`);
-        if (cls === "update") applyNodeUpdate(n, command);
-        return this.ok(this.inspect(n) + "\n");
+        if (!n) return this.fail(404, `node ${id} not found`);
+        if (cls === "inspect") return this.ok(this.nodeObject(n));
+        const spec = body as { Availability?: string; Labels?: Record<string, string> };
+        n.labels = { ...(spec.Labels ?? {}) };
+        n.availability = spec.Availability ?? n.availability;
+        n.version++;
+        return this.ok("");
       }
       default:
         throw new Error(`replay transport: no model for ${cls}`);
     }
-  }
-
-  private tokenLines(): string {
-    return "@manager-token SWMTKN-1-sim-manager\n@worker-token SWMTKN-1-sim-worker\n";
-  }
-
-  /**
-   * The output of an init or join: its info line; when the command carries the self-convergence script
-   * (nodeOps selfConvergeScript: a manager sets its own labels and availability), that update is applied and
-   * the node's own inspect follows `@nodes`.
-   */
-  private selfConverged(n: SimNode, command: string): string {
-    if (!command.includes("@nodes")) return this.info(n.address) + "\n";
-    applyNodeUpdate(n, command);
-    const updated = command.includes("@updated") ? "@updated 0\n" : "";
-    return `${this.info(n.address)}\n${updated}@nodes\n${this.inspect(n)}\n`;
   }
 
   private newNode(t: SshTarget, role: "manager" | "worker"): SimNode {
@@ -450,23 +451,15 @@ export class SimSwarm {
       role,
       availability: "active",
       labels: {},
+      version: 1,
     };
   }
 }
 
-/** Applies the --label-add / --label-rm / --availability flags of a `docker node update` command. */
-export function applyNodeUpdate(
-  n: { labels: Record<string, string>; availability: string },
-  command: string,
-): void {
-  for (const m of command.matchAll(/--label-rm '([^']*)'/g)) delete n.labels[m[1]];
-  for (const m of command.matchAll(/--label-add '([^'=]*)=([^']*)'/g)) n.labels[m[1]] = m[2];
-  const av = /--availability (\w+)/.exec(command);
-  if (av) n.availability = av[1];
-}
-
 /** Installs `make` as the transport.ts hook (every sshTransport goes through it); returns the uninstaller. */
-export function installTransportHook(make: (target: SshTarget, real: Transport) => Transport): () => void {
+export function installTransportHook(
+  make: (target: SshTarget, real: EngineTransport) => EngineTransport,
+): () => void {
   const key = Symbol.for("swarmform.transport.wrap");
   const g = globalThis as unknown as Record<symbol, unknown>;
   const before = g[key];

@@ -7,9 +7,11 @@ import {
   closeAllTransports,
   generateSshKeyPair,
   localTransport,
+  resetTransportStats,
   sshConnectionCount,
   sshTransport,
   SshTarget,
+  transportStats,
 } from "../../components/hosts/transport";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { run, waitUntil } from "../testbed/swarm";
@@ -227,11 +229,60 @@ describe("ssh transport on a testbed host", () => {
     const fn = async () => {
       const t = sshTransport(target);
       const r = await t.exec("hostname; docker info --format '{{.Name}}'");
+      const info = await t.request("GET", "/info");
       await closeAllTransports();
-      return r.stdout;
+      return `${r.stdout}${(info.body as { Name: string }).Name}`;
     };
     const sf = await pulumi.runtime.serializeFunction(fn);
     const handler = loadSerialized(sf.text)[sf.exportName] as () => Promise<string>;
-    expect(await handler()).toBe("h2\nh2\n");
+    expect(await handler()).toBe("h2\nh2\nh2");
+  });
+});
+
+describe("Engine API requests over the ssh transport", () => {
+  const dialers = async (host: string) =>
+    (await processesIn(host)).filter((c) => /^docker system dial-stdio/.test(c)).length;
+
+  it("reach the host's own daemon through one docker channel, kept between requests", async () => {
+    await closeAllTransports();
+    const t = sshTransport(tb.sshTarget("h2"));
+    const answers = await Promise.all([
+      t.request("GET", "/info"),
+      t.request("GET", "/version"),
+      t.request("GET", "/info"),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect((answers[0].body as { Name: string }).Name).toBe("h2");
+    expect(answers[1].body).toHaveProperty("ApiVersion");
+    expect(await dialers("h2")).toBe(1);
+    expect(sshConnectionCount(tb.sshTarget("h2"))).toBe(1);
+  });
+
+  it("resolves a refusal with its status and the daemon's message (the caller decides)", async () => {
+    const r = await sshTransport(tb.sshTarget("h2")).request("GET", "/nodes");
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({ message: expect.stringMatching(/not a swarm manager/) });
+  });
+
+  it("counts a GET as a read and anything else as mutating", async () => {
+    resetTransportStats();
+    const t = sshTransport(tb.sshTarget("h2"));
+    await t.request("GET", "/info");
+    await t.request("POST", "/swarm/leave"); // not in a swarm: refused, changes nothing
+    expect(transportStats().byHost.h2).toEqual({ read: 1, mutating: 1 });
+  });
+
+  it("opens a new docker channel when the kept one went away, and sends the read again", async () => {
+    const t = sshTransport(tb.sshTarget("h2"));
+    await t.request("GET", "/info");
+    const before = (await processTable("h2")).filter((p) => /^docker system dial-stdio/.test(p.cmd));
+    expect(before).toHaveLength(1);
+    process.kill(before[0].pid, "SIGKILL");
+    await waitUntil("the killed docker channel to be gone", 5000, async () =>
+      (await dialers("h2")) === 0 ? true : undefined,
+    );
+    const r = await t.request("GET", "/info");
+    expect(r.status).toBe(200);
+    expect(await dialers("h2")).toBe(1);
   });
 });

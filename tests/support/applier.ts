@@ -5,6 +5,7 @@
 // makes it throw: nothing is dropped silently. Provider defaults that the Engine API does not apply by itself
 // (config/secret file mode 0444, uid/gid 0) are applied as the provider documents them.
 import Docker from "dockerode";
+import { goDurationNs } from "../../components/swarm/plan";
 
 /** One resource as a mock run of the program captured it (the shape of tests/support/mocks.ts). */
 export interface CapturedLike {
@@ -126,20 +127,13 @@ class Fields {
   }
 }
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration (`1m30s`, `500ms`, `0s`) in nanoseconds, as the Engine API wants it. */
+/** A Go duration (`1m30s`, `500ms`, `0s`) in nanoseconds, as the Engine API wants it; errors name `where`. */
 export function durationNs(value: string, where: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(value)) !== null) {
-    total += parseFloat(m[1]) * UNIT_NS[m[2]];
-    end = re.lastIndex;
+  try {
+    return goDurationNs(value);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
   }
-  if (value === "" || end !== value.length) throw new Error(`${where}: "${value}" is not a Go duration`);
-  return Math.round(total);
 }
 
 function optNs(f: Fields, key: string, where: string): number | undefined {

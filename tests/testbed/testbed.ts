@@ -12,7 +12,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { ExecResult, SshTarget, Transport, sshTransport } from "../../components/hosts/transport";
+import { EngineTransport, ExecResult, SshTarget, sshTransport } from "../../components/hosts/transport";
 
 export const BRIDGE = "sftb0";
 export const SUBNET_PREFIX = "10.213.47";
@@ -52,7 +52,7 @@ export interface Testbed extends TestbedState {
   /** SSH target (pinned host key) for one host. */
   sshTarget(hostName: string): SshTarget;
   /** Pooled SSH transport to one host. */
-  transport(hostName: string): Transport;
+  transport(hostName: string): EngineTransport;
   /** Runs a shell command as root on one host over SSH (DOCKER_HOST points at that host's dockerd). */
   exec(hostName: string, command: string, stdin?: string): Promise<ExecResult>;
   /** Copies an image into every host: a tar file path, or an image name on the engine at `sourceDockerHost`. */

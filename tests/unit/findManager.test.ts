@@ -1,7 +1,7 @@
 // findManager: a host this process already found to be a manager is probed alone first, so n nodes that each
 // list every host as a candidate do not cost n² probes; a stale hint falls back to probing every candidate.
 // The SSH transport is replaced through the bench hook (swarmform.transport.wrap) by a fake swarm of hosts.
-import type { SshTarget, Transport } from "../../components/hosts/transport";
+import type { EngineResponse, EngineTransport, SshTarget } from "../../components/hosts/transport";
 import {
   Ctx,
   findManager,
@@ -16,37 +16,46 @@ import {
 const WRAP = Symbol.for("swarmform.transport.wrap");
 const g = globalThis as unknown as Record<symbol, unknown>;
 
-/** Host name -> is it an active manager with control available? Every `docker info` is counted per host. */
+/** Host name -> is it an active manager with control available? Every `GET /info` is counted per host. */
 let managers: Record<string, boolean>;
 let probes: string[];
 let unreachable: Set<string>;
 
-const fakeTransport = (t: SshTarget): Transport => ({
+const ok = (body: unknown): EngineResponse => ({ status: 200, body });
+
+const fakeTransport = (t: SshTarget): EngineTransport => ({
   host: t.host,
   async exec(command: string) {
-    if (command.startsWith("docker swarm init")) {
-      managers[t.host] = true;
-      const info = {
-        NodeID: `id-${t.host}`,
-        LocalNodeState: "active",
-        ControlAvailable: true,
-        Cluster: { ID: "c1" },
-      };
-      const tokens = "@manager-token SWMTKN-1-a\n@worker-token SWMTKN-1-b\n";
-      return { stdout: `${tokens}${JSON.stringify(info)}\n`, stderr: "", code: 0 };
-    }
-    if (!command.startsWith("docker info")) return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
-    probes.push(t.host);
-    if (unreachable.has(t.host))
-      return { stdout: "", stderr: "Cannot connect to the Docker daemon", code: 1 };
-    const manager = managers[t.host] ?? false;
-    const swarm = {
+    return { stdout: "", stderr: `unexpected: ${command}`, code: 1 };
+  },
+  async request(method: string, path: string) {
+    const swarm = () => ({
       NodeID: `id-${t.host}`,
       LocalNodeState: "active",
-      ControlAvailable: manager,
+      ControlAvailable: managers[t.host] ?? false,
       Cluster: { ID: "c1" },
-    };
-    return { stdout: JSON.stringify(swarm) + "\n", stderr: "", code: 0 };
+    });
+    if (method === "POST" && path === "/swarm/init") {
+      managers[t.host] = true;
+      return ok(`id-${t.host}`);
+    }
+    if (method === "GET" && path === "/swarm")
+      return ok({ JoinTokens: { Manager: "SWMTKN-1-a", Worker: "SWMTKN-1-b" } });
+    if (method === "GET" && path === `/nodes/id-${t.host}`)
+      return ok({
+        ID: `id-${t.host}`,
+        Version: { Index: 1 },
+        Spec: { Role: "manager", Availability: "active" },
+      });
+    if (method !== "GET" || path !== "/info")
+      return { status: 400, body: { message: `unexpected: ${path}` } };
+    probes.push(t.host);
+    // What the transport says when `docker system dial-stdio` cannot reach the daemon.
+    if (unreachable.has(t.host))
+      throw new Error(
+        `ssh root@${t.address}:22 (${t.host}): docker GET /info: socket hang up: Cannot connect to the Docker daemon`,
+      );
+    return ok({ Swarm: swarm() });
   },
   async close() {},
 });
@@ -117,7 +126,7 @@ test("no manager: the error says what each candidate answered, or why it did not
   unreachable = new Set(["h2"]);
   const err = await requireManager(hosts.slice(0, 3), ctx, hosts[0], "h1").catch((e: Error) => e.message);
   expect(err).toMatch(/^swarm node h1 \(10\.9\.0\.1\): no reachable swarm manager among \[h2, h3\]/);
-  expect(err).toMatch(/h2: .*docker info failed \(exit 1\): Cannot connect to the Docker daemon/);
+  expect(err).toMatch(/h2: .*docker GET \/info: socket hang up: Cannot connect to the Docker daemon/);
   expect(err).toMatch(/h3 is active, no control/);
 });
 

@@ -1,94 +1,140 @@
 // The round-trip savers of the SwarmNode provider: command classification (read vs mutating) as the Transport
-// counts it, the one-command host view of a refresh, and the labels set in the same round trip as init/join.
-// The shell scripts run for real, under /bin/sh, against a stand-in `docker` that logs its arguments.
+// counts it, the Engine API requests behind a refresh's host view, the init and the labels a new node sets on
+// itself, and a label update that meets a newer version of its node. The requests go to a small in-memory
+// stand-in for dockerd, through the transport hook (swarmform.transport.wrap); the bodies are the ones the
+// provider builds. (The same requests run against real dockerds in tests/e2e/membership.test.ts.)
 
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { commandKind, localTransport } from "../../components/hosts/transport";
-import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps";
+import type { EngineResponse, EngineTransport, SshTarget } from "../../components/hosts/transport";
+import { commandKind } from "../../components/hosts/transport";
 import {
+  Ctx,
+  forgetViews,
+  initSwarm,
+  joinSwarm,
+  listView,
+  Manager,
+  NodeSsh,
+  setLabelsAndAvailability,
+  withDefaults,
+} from "../../components/swarm/nodeOps";
+import {
+  goDurationNs,
   initCommand,
+  initRequest,
   joinCommand,
-  nodeAfterUpdate,
+  joinRequest,
+  nodeSpecWith,
   nodeUpdateCommand,
-  parseNodeInspectAll,
-  selfChange,
-  selfConvergeScript,
-  TOKEN_LINES_IN_BACKGROUND,
-  updateBesideInspect,
+  tokensOf,
 } from "../../components/swarm/plan";
 
-const INFO_MANAGER = JSON.stringify({
-  NodeID: "n1",
-  NodeAddr: "10.0.0.1",
-  LocalNodeState: "active",
-  ControlAvailable: true,
-  Cluster: { ID: "c1" },
-  Error: "",
-});
-const INFO_WORKER = JSON.stringify({
-  NodeID: "n2",
-  NodeAddr: "10.0.0.2",
-  LocalNodeState: "active",
-  Error: "",
-});
-const node = (id: string, labels: Record<string, string>) => ({
-  ID: id,
-  Spec: { Role: id === "n1" ? "manager" : "worker", Availability: "active", Labels: labels },
-  Description: { Hostname: `h-${id}` },
-  Status: { State: "ready", Addr: "10.0.0.9" },
-});
-
-let dir: string;
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-docker-"));
-  // A stand-in docker: logs its arguments, answers the queries the scripts make.
-  fs.writeFileSync(
-    path.join(dir, "docker"),
-    `#!/bin/sh
-echo "$*" >> "$SF_LOG"
-case "$*" in
-  "info --format {{json .Swarm}}") echo "$SF_INFO"; exit "\${SF_INFO_EXIT:-0}" ;;
-  "node ls -q") [ -z "$SF_WORKER" ] || exit 1; printf 'n1\\nn2\\n' ;;
-  "node inspect n1 n2") echo "$SF_NODES" ;;
-  "node inspect n1") echo "$SF_SELF" ;;
-  "swarm join-token -q manager") [ -z "$SF_WORKER" ] || exit 1; echo SWMTKN-1-abc-manager ;;
-  "swarm join-token -q worker") [ -z "$SF_WORKER" ] || exit 1; echo SWMTKN-1-abc-worker ;;
-  "node update"*) exit "\${SF_UPDATE_EXIT:-0}" ;;
-  "swarm init"*|"swarm join"*) exit 0 ;;
-  *) echo "unexpected: $*" >&2; exit 9 ;;
-esac
-`,
-    { mode: 0o755 },
-  );
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-async function runScript(script: string, env: Record<string, string>) {
-  const log = path.join(dir, `log-${Math.random().toString(36).slice(2)}`);
-  fs.writeFileSync(log, "");
-  const r = await localTransport({
-    PATH: `${dir}:${process.env.PATH}`,
-    SF_LOG: log,
-    SF_INFO: INFO_MANAGER,
-    SF_NODES: JSON.stringify([node("n1", { zone: "a" }), node("n2", {})]),
-    SF_SELF: JSON.stringify([node("n1", { zone: "a", "storage.tier": "fast ssd" })]),
-    ...env,
-  }).exec(script, "SWMTKN-1-from-stdin");
-  return { ...r, calls: fs.readFileSync(log, "utf8").trim().split("\n") };
+interface FakeNode {
+  ID: string;
+  Version: { Index: number };
+  Spec: { Role: string; Availability: string; Labels: Record<string, string> };
+  Description: { Hostname: string };
+  Status: { State: string; Addr: string };
 }
+
+/** An in-memory dockerd per host, answering the requests the provider sends; every request is logged. */
+class FakeEngines {
+  log: string[] = [];
+  bodies: Record<string, unknown> = {};
+  nodes = new Map<string, FakeNode>();
+  managers = new Set<string>();
+  /** How many node updates still answer "update out of sequence" (the node changed since it was read). */
+  outOfSequence = 0;
+  /** The answer of every POST /swarm/join, when set. */
+  joinAnswer?: EngineResponse;
+
+  node(host: string, role = "manager", labels: Record<string, string> = {}): FakeNode {
+    const n: FakeNode = {
+      ID: `id-${host}`,
+      Version: { Index: 7 },
+      Spec: { Role: role, Availability: "active", Labels: labels },
+      Description: { Hostname: host },
+      Status: { State: "ready", Addr: "10.0.0.9" },
+    };
+    this.nodes.set(n.ID, n);
+    if (role === "manager") this.managers.add(host);
+    return n;
+  }
+
+  transport(t: SshTarget): EngineTransport {
+    return {
+      host: t.host,
+      exec: async (command: string) => ({ stdout: "", stderr: `unexpected: ${command}`, code: 1 }),
+      request: async (method: string, path: string, body?: unknown) =>
+        this.answer(t.host, method, path, body),
+      close: async () => undefined,
+    };
+  }
+
+  private answer(host: string, method: string, path: string, body?: unknown): EngineResponse {
+    this.log.push(`${host} ${method} ${path}`);
+    if (body !== undefined) this.bodies[`${method} ${path}`] = body;
+    const ok = (b: unknown): EngineResponse => ({ status: 200, body: b });
+    const manager = this.managers.has(host);
+    const notManager = { status: 503, body: { message: "This node is not a swarm manager." } };
+    if (method === "POST" && path === "/swarm/init") {
+      this.node(host);
+      return ok(`id-${host}`);
+    }
+    if (method === "POST" && path === "/swarm/join") return this.joinAnswer ?? ok("");
+    if (method === "GET" && path === "/info") {
+      const Swarm = { NodeID: `id-${host}`, LocalNodeState: "active", ControlAvailable: manager };
+      return ok({ Swarm: manager ? { ...Swarm, Cluster: { ID: "c1" } } : Swarm });
+    }
+    if (!manager) return notManager;
+    if (method === "GET" && path === "/swarm")
+      return ok({ JoinTokens: { Manager: "SWMTKN-1-abc-manager", Worker: "SWMTKN-1-abc-worker" } });
+    if (method === "GET" && path === "/nodes") return ok([...this.nodes.values()]);
+    const m = /^\/nodes\/([^/?]+)(\/update\?version=(\d+))?$/.exec(path);
+    const n = m ? this.nodes.get(m[1]) : undefined;
+    if (!m || !n) return { status: 404, body: { message: `node ${m?.[1]} not found` } };
+    if (method === "GET" && !m[2]) return ok(structuredClone(n));
+    if (method === "POST" && m[2]) {
+      if (this.outOfSequence > 0 || Number(m[3]) !== n.Version.Index) {
+        this.outOfSequence--;
+        n.Version.Index++;
+        return { status: 500, body: { message: "rpc error: code = Unknown desc = update out of sequence" } };
+      }
+      n.Spec = body as FakeNode["Spec"];
+      n.Version.Index++;
+      return ok("");
+    }
+    return { status: 400, body: { message: `unexpected: ${method} ${path}` } };
+  }
+}
+
+const WRAP = Symbol.for("swarmform.transport.wrap");
+const g = globalThis as unknown as Record<symbol, unknown>;
+let engines: FakeEngines;
+const ctx: Ctx = { privateKey: "unused", timeouts: withDefaults(undefined), forceQuorumLoss: false };
+const h = (name: string): NodeSsh => ({ name, address: `10.0.0.${name.slice(1)}` });
+const INIT = { defaultAddrPool: ["10.20.0.0/16"], dataPathPort: 4789, certExpiry: "2160h0m0s" };
+
+beforeEach(() => {
+  engines = new FakeEngines();
+  g[WRAP] = (t: SshTarget) => engines.transport(t);
+  g[Symbol.for("swarmform.swarm.knownManagers")] = undefined;
+  g[Symbol.for("swarmform.swarm.tokens")] = undefined;
+  forgetViews();
+});
+afterAll(() => {
+  delete g[WRAP];
+});
 
 describe("commandKind", () => {
   it("counts the queries as reads", () => {
     for (const c of [
       "docker info --format '{{json .Swarm}}'",
-      LIST_VIEW_COMMAND,
       "docker node inspect 'abc'",
       "docker node ls --format '{{.ID}}'",
       "docker node ps 'x' --filter desired-state=running",
       "docker service ls --format '{{.Name}}'",
       "docker swarm join-token -q manager && docker swarm join-token -q worker",
+      "docker node ls -q | { i=$(docker info) || exit; wait; printf '%s\\n' \"$i\"; }",
       "true",
     ])
       expect({ c, kind: commandKind(c) }).toEqual({ c, kind: "read" });
@@ -115,116 +161,196 @@ describe("commandKind", () => {
   });
 });
 
-describe("host view (one command per host on refresh)", () => {
-  it("on the lister: its info, every node and both join tokens, in one command of five docker calls", async () => {
-    const r = await runScript(LIST_VIEW_COMMAND, {});
-    expect(r.code).toBe(0);
-    const v = parseHostView(r.stdout);
-    expect(v.info).toMatchObject({ nodeId: "n1", controlAvailable: true, clusterId: "c1" });
-    expect(v.nodes!.map((n) => [n.id, n.labels])).toEqual([
-      ["n1", { zone: "a" }],
-      ["n2", {}],
-    ]);
-    expect(v.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
-    // The tokens are fetched beside the rest (their order varies).
-    expect([...r.calls].sort()).toEqual([
-      "info --format {{json .Swarm}}",
-      "node inspect n1 n2",
-      "node ls -q",
-      "swarm join-token -q manager",
-      "swarm join-token -q worker",
-    ]);
+describe("Engine API request bodies", () => {
+  it("init: what `docker swarm init` sends, the address pool with docker's /24 subnets", () => {
+    expect(initRequest("10.0.0.1", INIT)).toEqual({
+      ListenAddr: "0.0.0.0:2377",
+      AdvertiseAddr: "10.0.0.1",
+      DefaultAddrPool: ["10.20.0.0/16"],
+      SubnetSize: 24,
+      DataPathPort: 4789,
+      Spec: { CAConfig: { NodeCertExpiry: 2160 * 3600e9 } },
+    });
+    expect(initRequest("10.0.0.1", { ...INIT, defaultAddrPool: [] })).not.toHaveProperty("DefaultAddrPool");
   });
-  it("on a host that is not a manager: its info only", async () => {
-    const r = await runScript(LIST_VIEW_COMMAND, { SF_INFO: INFO_WORKER, SF_WORKER: "1" });
-    expect(r.code).toBe(0);
-    expect(parseHostView(r.stdout)).toEqual({
-      info: expect.objectContaining({ nodeId: "n2", controlAvailable: false }),
+  it("Go durations in nanoseconds; anything else is refused", () => {
+    expect(goDurationNs("1h30m")).toBe(5400e9);
+    expect(goDurationNs("1.5s")).toBe(1.5e9);
+    expect(goDurationNs("250ms")).toBe(250e6);
+    for (const bad of ["", "90", "1d", "1h 30m"])
+      expect(() => goDurationNs(bad)).toThrow(/not a Go duration/);
+  });
+  it("join: the manager's address and the token", () => {
+    expect(joinRequest("10.0.0.2", "10.0.0.1:2377", "SWMTKN-1-x")).toEqual({
+      ListenAddr: "0.0.0.0:2377",
+      AdvertiseAddr: "10.0.0.2",
+      RemoteAddrs: ["10.0.0.1:2377"],
+      JoinToken: "SWMTKN-1-x",
     });
   });
-  it("fails as docker info fails, once the background calls are done", async () => {
-    const r = await runScript(LIST_VIEW_COMMAND, { SF_INFO_EXIT: "3" });
-    expect(r.code).toBe(3);
+  it("node spec: the whole spec read, with exactly the labels and availability wanted; nothing when it has them", () => {
+    const node = {
+      Spec: { Name: "n", Role: "worker", Availability: "active", Labels: { old: "1", zone: "a" } },
+    };
+    expect(nodeSpecWith(node, { zone: "b" }, "drain")).toEqual({
+      Name: "n",
+      Role: "worker",
+      Availability: "drain",
+      Labels: { zone: "b" },
+    });
+    expect(nodeSpecWith(node, { zone: "a", old: "1" }, "active")).toBeUndefined();
+    expect(nodeSpecWith({ Spec: { Availability: "active" } }, {}, "active")).toBeUndefined();
   });
-  it("leaves out the nodes when the manager cannot list them", async () => {
-    const v = parseHostView(`@manager-token \n${INFO_MANAGER}\n@nodes\n`);
-    expect(v.nodes).toBeUndefined();
-    expect(v.tokens).toBeUndefined();
-    expect(v.info.nodeId).toBe("n1");
-  });
-  it("parses a node inspect of several nodes, and refuses a non-array", () => {
-    expect(
-      parseNodeInspectAll(JSON.stringify([node("n1", {}), node("n2", { a: "b" })])).map((n) => n.id),
-    ).toEqual(["n1", "n2"]);
-    expect(() => parseNodeInspectAll(JSON.stringify(node("n1", {})))).toThrow(/JSON array/);
+  it("tokens: both, or none", () => {
+    expect(tokensOf({ JoinTokens: { Manager: "SWMTKN-1-m", Worker: "SWMTKN-1-w" } })).toEqual({
+      manager: "SWMTKN-1-m",
+      worker: "SWMTKN-1-w",
+    });
+    expect(tokensOf({ JoinTokens: { Manager: "SWMTKN-1-m" } })).toBeUndefined();
+    expect(tokensOf(undefined)).toBeUndefined();
   });
 });
 
-describe("labels in the same round trip as init or join", () => {
-  it("sets the labels and availability on the node itself, then reports it", async () => {
-    const script = `docker swarm init --advertise-addr x >/dev/null && { ${selfConvergeScript(
-      { zone: "a", "storage.tier": "fast ssd" },
-      "drain",
-    )}true; }`;
-    const r = await runScript(script, {});
-    expect(r.code).toBe(0);
-    // The update and the inspect run beside each other, after the info (which gives the node id).
-    expect(r.calls.slice(0, 2)).toEqual(["swarm init --advertise-addr x", "info --format {{json .Swarm}}"]);
-    expect(r.calls.slice(2).sort()).toEqual([
-      "node inspect n1",
-      "node update --label-add storage.tier=fast ssd --label-add zone=a --availability drain n1",
+describe("host view of a refresh", () => {
+  it("on the lister: its info, then every node and both join tokens", async () => {
+    engines.node("h1", "manager", { zone: "a" });
+    engines.node("h2", "worker");
+    const v = await listView(h("h1"), ctx);
+    expect(v.info).toMatchObject({ nodeId: "id-h1", controlAvailable: true, clusterId: "c1" });
+    expect(v.nodes!.map((n) => [n.id, n.labels])).toEqual([
+      ["id-h1", { zone: "a" }],
+      ["id-h2", {}],
     ]);
-    const v = parseHostView(r.stdout);
-    expect(v.info.nodeId).toBe("n1");
-    expect(v.selfUpdated).toBe(true);
-    expect(v.nodes![0].labels).toEqual({ zone: "a", "storage.tier": "fast ssd" });
-  });
-  it("the change applies alike to an inspect taken before or after the update went through", () => {
-    const fresh = parseNodeInspectAll(JSON.stringify([node("n1", {})]))[0];
-    const change = selfChange({ zone: "a" }, "drain");
-    const before = nodeAfterUpdate(fresh, change);
-    const after = nodeAfterUpdate({ ...fresh, labels: { zone: "a" }, availability: "drain" }, change);
-    expect(before).toEqual(after);
-    expect(before).toMatchObject({ labels: { zone: "a" }, availability: "drain", hostname: "h-n1" });
-    expect(
-      nodeAfterUpdate({ ...fresh, labels: { old: "1", keep: "k" } }, { add: [["zone", "b"]], rm: ["old"] }),
-    ).toMatchObject({ labels: { keep: "k", zone: "b" }, availability: "active" });
-  });
-  it("an update beside an inspect prints the inspect, and fails as the update fails", async () => {
-    const cmd = updateBesideInspect("docker node update --label-add zone=a n1", "n1");
-    const ok = await runScript(cmd, {});
-    expect(ok.code).toBe(0);
-    expect(parseNodeInspectAll(ok.stdout)[0].id).toBe("n1");
-    expect([...ok.calls].sort()).toEqual(["node inspect n1", "node update --label-add zone=a n1"]);
-    const failed = await runScript(cmd, { SF_UPDATE_EXIT: "5" });
-    expect(failed.code).toBe(5);
-    expect(failed.stdout).toBe("");
-  });
-  it("after init, also prints both join tokens, fetched beside the labels", async () => {
-    const r = await runScript(
-      `docker swarm init --advertise-addr x >/dev/null && { ${TOKEN_LINES_IN_BACKGROUND}${selfConvergeScript(
-        { zone: "a" },
-        "active",
-      )}true; }`,
-      {},
-    );
-    expect(r.code).toBe(0);
-    const v = parseHostView(r.stdout);
     expect(v.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
-    expect(v.nodes![0].id).toBe("n1");
-    expect(r.calls).toHaveLength(6);
+    expect(engines.log).toEqual(["h1 GET /info", "h1 GET /nodes", "h1 GET /swarm"]);
   });
-  it("sends no update when there is nothing to set", async () => {
-    const r = await runScript(`{ ${selfConvergeScript({}, "active")}true; }`, {});
-    expect(r.calls.some((c) => c.startsWith("node update"))).toBe(false);
-    expect(parseHostView(r.stdout).selfUpdated).toBeUndefined();
-  });
-  it("a failed update still reports the node (the caller converges the rest)", async () => {
-    const r = await runScript(`{ ${selfConvergeScript({ zone: "a" }, "active")}true; }`, {
-      SF_UPDATE_EXIT: "1",
+  it("on a host that is not a manager: its info only", async () => {
+    engines.node("h2", "worker");
+    expect(await listView(h("h2"), ctx)).toEqual({
+      info: expect.objectContaining({ nodeId: "id-h2", controlAvailable: false }),
     });
-    expect(r.code).toBe(0);
-    expect(parseHostView(r.stdout).nodes).toHaveLength(1);
-    expect(parseHostView(r.stdout).selfUpdated).toBe(false);
+    expect(engines.log).toEqual(["h2 GET /info"]);
+  });
+});
+
+describe("init and a new node's own labels", () => {
+  it("init, its info, the tokens, then its labels written at the version it read", async () => {
+    const joined = await initSwarm(h("h1"), ctx, "10.0.0.1", INIT, {
+      labels: { zone: "a" },
+      availability: "drain",
+    });
+    expect(engines.log).toEqual([
+      "h1 POST /swarm/init",
+      "h1 GET /info",
+      "h1 GET /swarm",
+      "h1 GET /nodes/id-h1",
+      "h1 POST /nodes/id-h1/update?version=7",
+    ]);
+    expect(engines.bodies["POST /swarm/init"]).toEqual(initRequest("10.0.0.1", INIT));
+    expect(joined.tokens).toEqual({ manager: "SWMTKN-1-abc-manager", worker: "SWMTKN-1-abc-worker" });
+    expect(joined.node).toMatchObject({ id: "id-h1", labels: { zone: "a" }, availability: "drain" });
+    expect(engines.nodes.get("id-h1")!.Spec).toMatchObject({ Labels: { zone: "a" }, Availability: "drain" });
+  });
+  it("a new node without labels writes nothing", async () => {
+    await initSwarm(h("h1"), ctx, "10.0.0.1", INIT);
+    expect(engines.log).not.toContain("h1 POST /nodes/id-h1/update?version=7");
+  });
+  it("a refused join never shows the token, even when the daemon's message does", async () => {
+    engines.node("h1");
+    const m: Manager = {
+      node: h("h1"),
+      info: {
+        nodeId: "id-h1",
+        nodeAddr: "10.0.0.1",
+        localNodeState: "active",
+        controlAvailable: true,
+        clusterId: "c1",
+        error: "",
+      },
+    };
+    engines.joinAnswer = { status: 500, body: { message: "refused SWMTKN-1-abc-worker here" } };
+    const err = await joinSwarm(h("h4"), ctx, m, "worker", "10.0.0.4", {
+      labels: {},
+      availability: "active",
+    }).catch((e: Error) => e.message);
+    expect(err).toMatch(
+      /^swarm node h4 \(10\.0\.0\.4\): docker swarm join failed \(HTTP 500\): refused SWMTKN-\[secret\] here$/,
+    );
+    expect(engines.bodies["POST /swarm/join"]).toMatchObject({
+      JoinToken: "SWMTKN-1-abc-worker",
+      RemoteAddrs: ["10.0.0.1:2377"],
+    });
+  });
+});
+
+describe("a label update through a manager", () => {
+  const m = (): Manager => ({
+    node: h("h1"),
+    info: {
+      nodeId: "id-h1",
+      nodeAddr: "10.0.0.1",
+      localNodeState: "active",
+      controlAvailable: true,
+      clusterId: "c1",
+      error: "",
+    },
+  });
+  const fresh = (id: string) => ({
+    id,
+    hostname: "",
+    role: "worker" as const,
+    availability: "active" as const,
+    labels: {},
+    state: "unknown",
+    addr: "",
+    reachability: "",
+    leader: false,
+  });
+
+  it("that meets a newer version of the node reads it again and writes at the new version", async () => {
+    engines.node("h1");
+    engines.node("h4", "worker");
+    engines.outOfSequence = 1;
+    const after = await setLabelsAndAvailability(
+      m(),
+      ctx,
+      h("h4"),
+      "id-h4",
+      fresh("id-h4"),
+      { zone: "d" },
+      "active",
+    );
+    expect(after).toMatchObject({ id: "id-h4", hostname: "h4", labels: { zone: "d" }, state: "ready" });
+    expect(engines.log).toEqual([
+      "h1 GET /nodes/id-h4",
+      "h1 POST /nodes/id-h4/update?version=7",
+      "h1 GET /nodes/id-h4",
+      "h1 POST /nodes/id-h4/update?version=8",
+    ]);
+  });
+  it("gives up after 5 such answers, naming the manager", async () => {
+    engines.node("h1");
+    engines.node("h4", "worker");
+    engines.outOfSequence = 5;
+    const err = await setLabelsAndAvailability(
+      m(),
+      ctx,
+      h("h4"),
+      "id-h4",
+      fresh("id-h4"),
+      { zone: "d" },
+      "active",
+    ).catch((e: Error) => e.message);
+    expect(err).toMatch(
+      /^swarm node h1 \(10\.0\.0\.1\): docker node update failed \(HTTP 500\): .*update out of sequence$/,
+    );
+    expect(engines.log.filter((l) => l.includes("POST"))).toHaveLength(5);
+  });
+  it("sends nothing when the node already has what is wanted", async () => {
+    const have = { ...fresh("id-h4"), labels: { zone: "d" } };
+    expect(await setLabelsAndAvailability(m(), ctx, h("h4"), "id-h4", have, { zone: "d" }, "active")).toBe(
+      have,
+    );
+    expect(engines.log).toEqual([]);
   });
 });

@@ -1,16 +1,15 @@
 // The pure parts of `npm run bench:scale` (tests/bench/scaleSim.ts): the virtual clock, the FIFO server,
-// the command classifier, the replay transport's answers, and the projection's structure.
+// the request classifier, the replay transport's answers, and the projection's structure.
 import {
-  initScript,
-  joinScript,
-  parseNodeInspect,
-  parseSwarmInfo,
-  updateBesideInspect,
+  initRequest,
+  joinRequest,
+  nodeObservationOf,
+  swarmInfoOf,
+  tokensOf,
 } from "../../components/swarm/plan";
-import { LIST_VIEW_COMMAND, parseHostView } from "../../components/swarm/nodeOps";
 import {
-  applyNodeUpdate,
   classify,
+  classifyRequest,
   LatencyFixture,
   project,
   scenarioHosts,
@@ -25,13 +24,14 @@ const FX: LatencyFixture = {
   note: "",
   latencyMs: {
     connect: 50,
+    dial: 60,
     info: 20,
     init: 700,
     joinManager: 900,
     joinWorker: 400,
     joinToken: 20,
     inspect: 20,
-    view: 40,
+    nodes: 40,
     update: 30,
     other: 5,
   },
@@ -82,132 +82,102 @@ describe("Server", () => {
 });
 
 describe("classify", () => {
-  test("every command the provider sends has a class; anything else is unknown", () => {
-    expect(classify("docker info --format '{{json .Swarm}}'")).toBe("info");
-    expect(classify("docker swarm init --advertise-addr '10.0.0.1' --data-path-port 4789")).toBe("init");
-    expect(classify(`docker swarm join --advertise-addr '10.0.0.2' --token "$(cat)" '10.0.0.1:2377'`)).toBe(
-      "join",
-    );
-    expect(classify("docker swarm join-token -q manager && docker swarm join-token -q worker")).toBe(
-      "tokens",
-    );
-    expect(classify("docker swarm join-token -q worker")).toBe("token");
-    expect(classify("docker node inspect 'abc'")).toBe("inspect");
-    expect(classify(updateBesideInspect("docker node update --label-add 'a=b' 'abc'", "abc"))).toBe("update");
-    expect(classify(LIST_VIEW_COMMAND)).toBe("view");
+  test("every request the provider sends has a class; anything else is unknown", () => {
+    expect(classifyRequest("GET", "/info")).toBe("info");
+    expect(classifyRequest("POST", "/swarm/init")).toBe("init");
+    expect(classifyRequest("POST", "/swarm/join")).toBe("join");
+    expect(classifyRequest("GET", "/swarm")).toBe("token");
+    expect(classifyRequest("GET", "/nodes")).toBe("nodes");
+    expect(classifyRequest("GET", "/nodes/abc")).toBe("inspect");
+    expect(classifyRequest("POST", "/nodes/abc/update?version=12")).toBe("update");
+    expect(classifyRequest("DELETE", "/nodes/abc")).toBe("unknown");
+    expect(classifyRequest("POST", "/swarm/leave")).toBe("unknown");
+  });
+  test("of the shell commands, only the lock's probe", () => {
     expect(classify("true")).toBe("true");
     expect(classify("docker node rm 'abc'")).toBe("unknown");
-  });
-
-  test("node update flags are applied to the simulated node", () => {
-    const n = { labels: { old: "1", keep: "x" } as Record<string, string>, availability: "active" };
-    applyNodeUpdate(
-      n,
-      "docker node update --label-rm 'old' --label-add 'zone=a=b' --availability drain 'id'",
-    );
-    expect(n).toEqual({ labels: { keep: "x", zone: "a=b" }, availability: "drain" });
   });
 });
 
 describe("SimSwarm (the replay transport)", () => {
   const t = (name: string, address: string) => ({ host: name, address, privateKey: "k" });
+  const INIT = { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "1h" };
 
   test("answers in the shapes the provider parses, and charges the measured latencies", async () => {
     const sim = new SimSwarm(FX);
     const h1 = sim.transport(t("h1", "10.0.0.1"));
     const h2 = sim.transport(t("h2", "10.0.0.2"));
     await sim.clock.run(async () => {
-      const before = parseSwarmInfo((await h1.exec("docker info --format '{{json .Swarm}}'")).stdout);
-      expect(before.localNodeState).toBe("inactive");
-      expect(sim.clock.now).toBe(FX.latencyMs.connect + FX.latencyMs.info);
-      const init = parseSwarmInfo((await h1.exec("docker swarm init --advertise-addr '10.0.0.1'")).stdout);
-      expect(init).toMatchObject({
+      const info = async (h: typeof h1) =>
+        swarmInfoOf(((await h.request("GET", "/info")).body as { Swarm: unknown }).Swarm);
+      expect((await info(h1)).localNodeState).toBe("inactive");
+      // The first request to a host: its connection, its docker channel, then the request.
+      expect(sim.clock.now).toBe(FX.latencyMs.connect + FX.latencyMs.dial + FX.latencyMs.info);
+      const t0 = sim.clock.now;
+      expect((await info(h1)).localNodeState).toBe("inactive");
+      expect(sim.clock.now - t0).toBe(FX.latencyMs.info);
+      expect((await h1.request("POST", "/swarm/init", initRequest("10.0.0.1", INIT))).status).toBe(200);
+      expect(await info(h1)).toMatchObject({
         localNodeState: "active",
         controlAvailable: true,
         clusterId: "simcluster",
       });
-      const token = (await h1.exec("docker swarm join-token -q worker")).stdout.trim();
-      const joined = parseSwarmInfo(
-        (
-          await h2.exec(
-            `docker swarm join --advertise-addr '10.0.0.2' --token "$(cat)" '10.0.0.1:2377'`,
-            token,
-          )
-        ).stdout,
-      );
+      const tokens = tokensOf((await h1.request("GET", "/swarm")).body)!;
+      expect(tokens.worker).toBe("SWMTKN-1-sim-worker");
+      const join = joinRequest("10.0.0.2", "10.0.0.1:2377", tokens.worker);
+      expect((await h2.request("POST", "/swarm/join", join)).status).toBe(200);
+      // Asked again, the join is refused and changes nothing.
+      expect((await h2.request("POST", "/swarm/join", join)).status).toBe(503);
+      const joined = await info(h2);
       expect(joined).toMatchObject({ localNodeState: "active", controlAvailable: false });
-      const obs = parseNodeInspect((await h1.exec(`docker node inspect '${joined.nodeId}'`)).stdout);
-      expect(obs).toMatchObject({ role: "worker", hostname: "h2", labels: {} });
-      const upd = parseNodeInspect(
-        (
-          await h1.exec(
-            updateBesideInspect(`docker node update --label-add 'z=1' '${joined.nodeId}'`, joined.nodeId),
-          )
-        ).stdout,
-      );
-      expect(upd.labels).toEqual({ z: "1" });
-      expect((await h2.exec("docker node inspect 'x'")).code).not.toBe(0); // not a manager
+      const node = (await h1.request("GET", `/nodes/${joined.nodeId}`)).body as {
+        Version: { Index: number };
+        Spec: object;
+      };
+      expect(nodeObservationOf(node)).toMatchObject({ role: "worker", hostname: "h2", labels: {} });
+      const spec = { ...node.Spec, Labels: { z: "1" } };
+      const path = `/nodes/${joined.nodeId}/update?version=${node.Version.Index}`;
+      expect((await h1.request("POST", path, spec)).status).toBe(200);
+      const all = (await h1.request("GET", "/nodes")).body as unknown[];
+      expect(all.map(nodeObservationOf).map((n) => [n.hostname, n.labels])).toEqual([
+        ["h1", {}],
+        ["h2", { z: "1" }],
+      ]);
+      expect((await h2.request("GET", "/nodes/x")).status).toBe(503); // not a manager
     });
     expect(sim.members()).toEqual(["h1", "h2"]);
-    expect(sim.counts).toMatchObject({ connects: 2, mutating: 3 });
+    expect(sim.counts).toMatchObject({ connects: 2, mutating: 4 }); // init, two joins (one refused), the update
   });
 
-  test("the provider's one-round-trip commands: init and a manager join set their own labels, a view sees all", async () => {
+  test("requests to one host go one after the other on its channel", async () => {
     const sim = new SimSwarm(FX);
     const h1 = sim.transport(t("h1", "10.0.0.1"));
-    const h2 = sim.transport(t("h2", "10.0.0.2"));
-    await sim.clock.run(async () => {
-      const init = parseHostView(
-        (
-          await h1.exec(
-            initScript(
-              "10.0.0.1",
-              { defaultAddrPool: [], dataPathPort: 4789, certExpiry: "1h" },
-              { zone: "a" },
-              "active",
-            ),
-          )
-        ).stdout,
-      );
-      expect(init.nodes?.[0].labels).toEqual({ zone: "a" });
-      expect(init.tokens).toEqual({ manager: "SWMTKN-1-sim-manager", worker: "SWMTKN-1-sim-worker" });
-      const joinH2 = joinScript("10.0.0.2", "10.0.0.1:2377", "manager", { zone: "b" }, "active");
-      const joined = parseHostView((await h2.exec(joinH2, init.tokens!.manager)).stdout);
-      expect(joined.nodes?.[0]).toMatchObject({ hostname: "h2", labels: { zone: "b" } });
-      // Asked again, the join is refused and changes nothing.
-      expect((await h2.exec(joinH2, init.tokens!.manager)).stderr).toMatch(/already part of a swarm/);
-      const t0 = sim.clock.now;
-      const view = parseHostView((await h1.exec(LIST_VIEW_COMMAND)).stdout);
-      expect(sim.clock.now - t0).toBe(FX.latencyMs.view);
-      expect(view.nodes?.map((n) => n.hostname).sort()).toEqual(["h1", "h2"]);
-      expect(view.tokens?.worker).toBe("SWMTKN-1-sim-worker");
-    });
+    await sim.clock.run(() => h1.request("GET", "/info"));
+    const t0 = sim.clock.now;
+    await sim.clock.run(() => Promise.all([1, 2, 3].map(() => h1.request("GET", "/info"))));
+    expect(sim.clock.now - t0).toBe(3 * FX.latencyMs.info);
   });
 
   test("worker joins at once queue on the leader's CA: each adds its serial part", async () => {
     const sim = new SimSwarm(FX);
     const h1 = sim.transport(t("h1", "10.0.0.1"));
-    await sim.clock.run(() => h1.exec("docker swarm init --advertise-addr '10.0.0.1'"));
+    await sim.clock.run(() => h1.request("POST", "/swarm/init", initRequest("10.0.0.1", INIT)));
     const start = sim.clock.now;
     const workers = [2, 3, 4, 5].map((i) => sim.transport(t(`h${i}`, `10.0.0.${i}`)));
-    await sim.clock.run(() =>
-      Promise.all(
-        workers.map((w) =>
-          w.exec(
-            `docker swarm join --advertise-addr 'x' --token "$(cat)" '10.0.0.1:2377'`,
-            "SWMTKN-1-sim-worker",
-          ),
-        ),
-      ),
+    const join = joinRequest("x", "10.0.0.1:2377", "SWMTKN-1-sim-worker");
+    await sim.clock.run(() => Promise.all(workers.map((w) => w.request("POST", "/swarm/join", join))));
+    // The last of 4 starts its serial part after 3 others: 3 x 100 ms, then its own 400 ms (+ connect and dial).
+    expect(sim.clock.now - start).toBe(
+      FX.latencyMs.connect + FX.latencyMs.dial + 3 * FX.serialMs.join + FX.latencyMs.joinWorker,
     );
-    // The last of 4 starts its serial part after 3 others: 3 x 100 ms, then its own 400 ms (+ the connect).
-    expect(sim.clock.now - start).toBe(FX.latencyMs.connect + 3 * FX.serialMs.join + FX.latencyMs.joinWorker);
   });
 
-  test("an unknown command fails loudly instead of being answered", async () => {
+  test("an unknown command or request fails loudly instead of being answered", async () => {
     const sim = new SimSwarm(FX);
-    await expect(sim.clock.run(() => sim.transport(t("h1", "10.0.0.1")).exec("rm -rf /"))).rejects.toThrow(
-      "no model for the command",
+    const h1 = sim.transport(t("h1", "10.0.0.1"));
+    await expect(sim.clock.run(() => h1.exec("rm -rf /"))).rejects.toThrow("no model for `rm -rf /`");
+    await expect(sim.clock.run(() => h1.request("DELETE", "/nodes/x"))).rejects.toThrow(
+      "no model for `DELETE /nodes/x`",
     );
   });
 });
