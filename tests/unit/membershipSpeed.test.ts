@@ -113,6 +113,18 @@ let engines: FakeEngines;
 const ctx: Ctx = { privateKey: "unused", timeouts: withDefaults(undefined), forceQuorumLoss: false };
 const h = (name: string): NodeSsh => ({ name, address: `10.0.0.${name.slice(1)}` });
 const INIT = { defaultAddrPool: ["10.20.0.0/16"], dataPathPort: 4789, certExpiry: "2160h0m0s" };
+/** h1 as the provider holds a manager it found: active, with control, in swarm c1. */
+const managerH1 = (): Manager => ({
+  node: h("h1"),
+  info: {
+    nodeId: "id-h1",
+    nodeAddr: "10.0.0.1",
+    localNodeState: "active",
+    controlAvailable: true,
+    clusterId: "c1",
+    error: "",
+  },
+});
 
 beforeEach(() => {
   engines = new FakeEngines();
@@ -257,19 +269,8 @@ describe("init and a new node's own labels", () => {
   });
   it("a refused join never shows the token, even when the daemon's message does", async () => {
     engines.node("h1");
-    const m: Manager = {
-      node: h("h1"),
-      info: {
-        nodeId: "id-h1",
-        nodeAddr: "10.0.0.1",
-        localNodeState: "active",
-        controlAvailable: true,
-        clusterId: "c1",
-        error: "",
-      },
-    };
     engines.joinAnswer = { status: 500, body: { message: "refused SWMTKN-1-abc-worker here" } };
-    const err = await joinSwarm(h("h4"), ctx, m, "worker", "10.0.0.4", {
+    const err = await joinSwarm(h("h4"), ctx, managerH1(), "worker", "10.0.0.4", {
       labels: {},
       availability: "active",
     }).catch((e: Error) => e.message);
@@ -284,17 +285,6 @@ describe("init and a new node's own labels", () => {
 });
 
 describe("a label update through a manager", () => {
-  const m = (): Manager => ({
-    node: h("h1"),
-    info: {
-      nodeId: "id-h1",
-      nodeAddr: "10.0.0.1",
-      localNodeState: "active",
-      controlAvailable: true,
-      clusterId: "c1",
-      error: "",
-    },
-  });
   const fresh = (id: string) => ({
     id,
     hostname: "",
@@ -307,12 +297,13 @@ describe("a label update through a manager", () => {
     leader: false,
   });
 
-  it("that meets a newer version of the node reads it again and writes at the new version", async () => {
+  /** Labels a worker that just joined (h4) through the manager h1, after `outOfSequence` refused updates. */
+  const labelNewWorker = (outOfSequence: number) => {
     engines.node("h1");
     engines.node("h4", "worker");
-    engines.outOfSequence = 1;
-    const after = await setLabelsAndAvailability(
-      m(),
+    engines.outOfSequence = outOfSequence;
+    return setLabelsAndAvailability(
+      managerH1(),
       ctx,
       h("h4"),
       "id-h4",
@@ -320,6 +311,10 @@ describe("a label update through a manager", () => {
       { zone: "d" },
       "active",
     );
+  };
+
+  it("that meets a newer version of the node reads it again and writes at the new version", async () => {
+    const after = await labelNewWorker(1);
     expect(after).toMatchObject({ id: "id-h4", hostname: "h4", labels: { zone: "d" }, state: "ready" });
     expect(engines.log).toEqual([
       "h1 GET /nodes/id-h4",
@@ -329,18 +324,7 @@ describe("a label update through a manager", () => {
     ]);
   });
   it("gives up after 5 such answers, naming the manager", async () => {
-    engines.node("h1");
-    engines.node("h4", "worker");
-    engines.outOfSequence = 5;
-    const err = await setLabelsAndAvailability(
-      m(),
-      ctx,
-      h("h4"),
-      "id-h4",
-      fresh("id-h4"),
-      { zone: "d" },
-      "active",
-    ).catch((e: Error) => e.message);
+    const err = await labelNewWorker(5).catch((e: Error) => e.message);
     expect(err).toMatch(
       /^swarm node h1 \(10\.0\.0\.1\): docker node update failed \(HTTP 500\): .*update out of sequence$/,
     );
@@ -348,9 +332,9 @@ describe("a label update through a manager", () => {
   });
   it("sends nothing when the node already has what is wanted", async () => {
     const have = { ...fresh("id-h4"), labels: { zone: "d" } };
-    expect(await setLabelsAndAvailability(m(), ctx, h("h4"), "id-h4", have, { zone: "d" }, "active")).toBe(
-      have,
-    );
+    expect(
+      await setLabelsAndAvailability(managerH1(), ctx, h("h4"), "id-h4", have, { zone: "d" }, "active"),
+    ).toBe(have);
     expect(engines.log).toEqual([]);
   });
 });
