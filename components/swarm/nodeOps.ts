@@ -137,6 +137,9 @@ export async function run(
   return r.stdout;
 }
 
+/** Whether an Engine API answer is a success (2xx); status 0 stands for a request that could not be made. */
+const answered = (r: EngineResponse) => r.status >= 200 && r.status < 300;
+
 /** The daemon's message in an Engine API answer (`{"message": ...}`), else the body as text. */
 function messageOf(r: EngineResponse): string {
   const b = r.body as { message?: unknown } | string | undefined;
@@ -172,7 +175,7 @@ export async function engineOn(
   }
 }
 
-/** Like engineOn, but a status of 300 or more throws an error naming the node and `what`; returns the body. */
+/** Like engineOn, but an answer that is not a success throws an error naming the node and `what`; returns the body. */
 export async function call<T>(
   n: NodeSsh,
   ctx: Ctx,
@@ -183,7 +186,7 @@ export async function call<T>(
   secrets: readonly (string | undefined)[] = [],
 ): Promise<T> {
   const r = await engineOn(n, ctx, method, path, body, secrets);
-  if (r.status >= 300) throw engineFailure(n, ctx, what, r, secrets);
+  if (!answered(r)) throw engineFailure(n, ctx, what, r, secrets);
   return r.body as T;
 }
 
@@ -450,7 +453,10 @@ export function afterManagerFailure(message: string, canMove: boolean): "give up
   // A failed precondition (e.g. "node ... is not down and can't be removed") will not pass by waiting:
   // the caller decides what to do (removeNode then uses --force after a confirmed leave).
   if (/FailedPrecondition/.test(message)) return "give up";
-  if (/not a swarm manager|not part of a swarm|not a manager|connect|timed out/i.test(message) && canMove)
+  if (
+    /not a swarm manager|not part of a swarm|not a manager|connect|timed out|hang up/i.test(message) &&
+    canMove
+  )
     return "move";
   return /leader|rpc error|context deadline|temporarily unavailable/i.test(message) ? "wait" : "give up";
 }
@@ -524,14 +530,14 @@ export async function managerRequest(
         status: 0,
         body: { message: err.message },
       })),
-    (r) => (r.status < 300 || /out of sequence/.test(messageOf(r)) ? undefined : messageOf(r)),
+    (r) => (answered(r) || /out of sequence/.test(messageOf(r)) ? undefined : messageOf(r)),
   );
 }
 
-/** Like managerRequest, but a status of 300 or more throws an error naming the manager; returns the body. */
+/** Like managerRequest, but an answer that is not a success throws an error naming the manager; returns the body. */
 async function managerCall<T>(m: Manager, ctx: Ctx, what: string, method: string, path: string): Promise<T> {
   const r = await managerRequest(m, ctx, method, path);
-  if (r.status >= 300) throw engineFailure(m.node, ctx, what, r);
+  if (!answered(r)) throw engineFailure(m.node, ctx, what, r);
   return r.body as T;
 }
 
@@ -562,7 +568,7 @@ export async function inspectNode(
   if (!nodeId) return undefined;
   const r = await managerRequest(m, ctx, "GET", `/nodes/${encodeURIComponent(nodeId)}`);
   if (r.status === 404) return undefined;
-  if (r.status >= 300 || r.status === 0) throw engineFailure(m.node, ctx, "docker node inspect", r);
+  if (!answered(r)) throw engineFailure(m.node, ctx, "docker node inspect", r);
   return nodeObservationOf(r.body);
 }
 
@@ -617,12 +623,12 @@ async function writeNodeSpec(
   const path = `/nodes/${encodeURIComponent(nodeId)}`;
   for (let attempt = 1; ; attempt++) {
     const r = await send("GET", path);
-    if (r.status >= 300 || r.status === 0) throw fail("docker node inspect", r);
+    if (!answered(r)) throw fail("docker node inspect", r);
     const node = r.body as { Version?: { Index?: number }; Spec?: Record<string, unknown> };
     const spec = nodeSpecWith(node, labels, availability);
     if (!spec) return nodeObservationOf(node);
     const u = await send("POST", `${path}/update?version=${Number(node.Version?.Index ?? 0)}`, spec);
-    if (u.status < 300 && u.status !== 0) return nodeObservationOf({ ...node, Spec: spec });
+    if (answered(u)) return nodeObservationOf({ ...node, Spec: spec });
     if (attempt >= 5 || !/out of sequence/.test(messageOf(u))) throw fail("docker node update", u);
   }
 }

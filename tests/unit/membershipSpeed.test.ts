@@ -46,6 +46,8 @@ class FakeEngines {
   outOfSequence = 0;
   /** The answer of every POST /swarm/join, when set. */
   joinAnswer?: EngineResponse;
+  /** Hosts whose requests cannot be made (SSH or docker do not answer). */
+  unreachable = new Set<string>();
 
   node(host: string, role = "manager", labels: Record<string, string> = {}): FakeNode {
     const n: FakeNode = {
@@ -72,6 +74,8 @@ class FakeEngines {
 
   private answer(host: string, method: string, path: string, body?: unknown): EngineResponse {
     this.log.push(`${host} ${method} ${path}`);
+    if (this.unreachable.has(host))
+      throw new Error(`ssh root@${host}: docker ${method} ${path}: socket hang up`);
     if (body !== undefined) this.bodies[`${method} ${path}`] = body;
     const ok = (b: unknown): EngineResponse => ({ status: 200, body: b });
     const manager = this.managers.has(host);
@@ -329,6 +333,29 @@ describe("a label update through a manager", () => {
       /^swarm node h1 \(10\.0\.0\.1\): docker node update failed \(HTTP 500\): .*update out of sequence$/,
     );
     expect(engines.log.filter((l) => l.includes("POST"))).toHaveLength(5);
+  });
+  it("moves to another manager among the candidates when the one it holds cannot be reached", async () => {
+    engines.node("h1");
+    engines.node("h2");
+    engines.node("h4", "worker");
+    engines.unreachable.add("h1");
+    const m = { ...managerH1(), candidates: [h("h1"), h("h2")] };
+    const after = await setLabelsAndAvailability(
+      m,
+      ctx,
+      h("h4"),
+      "id-h4",
+      fresh("id-h4"),
+      { zone: "d" },
+      "active",
+    );
+    expect(after.labels).toEqual({ zone: "d" });
+    expect(m.node.name).toBe("h2");
+    expect(engines.log.filter((l) => l.includes("/nodes/id-h4"))).toEqual([
+      "h1 GET /nodes/id-h4",
+      "h2 GET /nodes/id-h4",
+      "h2 POST /nodes/id-h4/update?version=7",
+    ]);
   });
   it("sends nothing when the node already has what is wanted", async () => {
     const have = { ...fresh("id-h4"), labels: { zone: "d" } };
