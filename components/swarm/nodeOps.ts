@@ -176,7 +176,7 @@ export async function engineOn(
 }
 
 /** Like engineOn, but an answer that is not a success throws an error naming the node and `what`; returns the body. */
-export async function call<T>(
+export async function engineCall<T>(
   n: NodeSsh,
   ctx: Ctx,
   what: string,
@@ -206,14 +206,14 @@ function engineFailure(
 
 /** The node's own view of its swarm membership (throws if SSH or docker do not answer). */
 export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
-  // Concurrent asks for the same host (parallel creates probing the same managers) share one command while it
-  // runs; one that starts after a mutating command sends its own (forgetViews clears the map).
+  // Concurrent asks for the same host (parallel creates probing the same managers) share one request while it
+  // runs; one that starts after a mutating command or request sends its own (forgetViews clears the map).
   const key = `info:${endpointKey(n)}`;
   const cache = views();
   const hit = cache.get(key);
   if (hit && hit.at === undefined) return (await hit.view)!.info;
   const entry: ViewEntry = {
-    view: call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info").then((b) => ({
+    view: engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info").then((b) => ({
       info: swarmInfoOf(b.Swarm),
     })),
   };
@@ -250,7 +250,9 @@ export interface HostView {
  * is asked only for its own swarm info.
  */
 export async function listView(n: NodeSsh, ctx: Ctx): Promise<HostView> {
-  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  const info = swarmInfoOf(
+    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
+  );
   if (!info.controlAvailable) return { info };
   const [nodes, swarm] = await Promise.all([
     engineOn(n, ctx, "GET", "/nodes"),
@@ -660,8 +662,10 @@ export async function initSwarm(
   desired: SelfDesired = { labels: {}, availability: "active" },
 ): Promise<JoinedInfo & { readonly tokens?: { manager: string; worker: string } }> {
   event(n.name, "init");
-  await call(n, ctx, "docker swarm init", "POST", "/swarm/init", initRequest(advertise, init));
-  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  await engineCall(n, ctx, "docker swarm init", "POST", "/swarm/init", initRequest(advertise, init));
+  const info = swarmInfoOf(
+    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
+  );
   const swarm = await engineOn(n, ctx, "GET", "/swarm");
   const tokens = swarm.status === 200 ? tokensOf(swarm.body) : undefined;
   rememberTokens(info.clusterId, tokens);
@@ -688,9 +692,15 @@ export async function joinSwarm(
   const cached = swarmId ? tokenCache().get(swarmId)?.[role] : undefined;
   const managerAddr = managerJoinAddr(m.info.nodeAddr);
   const join = (token: string) =>
-    call(n, ctx, "docker swarm join", "POST", "/swarm/join", joinRequest(advertise, managerAddr, token), [
-      token,
-    ]);
+    engineCall(
+      n,
+      ctx,
+      "docker swarm join",
+      "POST",
+      "/swarm/join",
+      joinRequest(advertise, managerAddr, token),
+      [token],
+    );
   try {
     await join(cached ?? (await swarmTokens(m, ctx))[role]);
   } catch (err) {
@@ -701,7 +711,9 @@ export async function joinSwarm(
   }
   // Logged once it went through: a join the node refused (already in a swarm) changed nothing.
   event(n.name, `join-${role}`);
-  const info = swarmInfoOf((await call<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+  const info = swarmInfoOf(
+    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
+  );
   return { ...info, node: role === "manager" ? await selfConverge(n, ctx, info.nodeId, desired) : undefined };
 }
 
