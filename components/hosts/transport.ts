@@ -67,6 +67,8 @@ interface PooledConnection {
   engine?: import("http").Agent;
   /** What the open dial-stdio channel printed on stderr (why it closed, when it did). */
   engineStderr?: string[];
+  /** The last Engine API request queued for this host: the next one starts when it is done. */
+  engineQueue?: Promise<void>;
   active: number;
   waiting: (() => void)[];
   /** Number of TCP+SSH connections made so far for this key (for tests and diagnostics). */
@@ -540,7 +542,7 @@ async function engineRequest(
   const entry = pool().connections.get(poolKey(target));
   if (!entry) throw new Error(`${describeTarget(target)}: connection closed`);
   if (!entry.engine) {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 }); // and engineQueue: one request at a time
     const e = entry;
     // The agent's socket is the channel: keep-alive calls these socket methods, which a channel does not have.
     (agent as unknown as { createConnection: unknown }).createConnection = (
@@ -615,13 +617,23 @@ async function engineRequest(
       });
       req.end(payload);
     });
-  try {
-    return await once();
-  } catch (err) {
-    // A kept channel that closed while idle fails the next request before it is sent: a read is sent again.
-    if (method !== "GET" || !(err as { reusedChannel?: boolean }).reusedChannel) throw err;
-    return once();
-  }
+  const send = async (): Promise<EngineResponse> => {
+    try {
+      return await once();
+    } catch (err) {
+      // A kept channel that closed while idle fails the next request before it is sent: a read is sent again.
+      if (method !== "GET" || !(err as { reusedChannel?: boolean }).reusedChannel) throw err;
+      return once();
+    }
+  };
+  // One request at a time per host, queued here: the agent's own limit does not hold while its first channel is
+  // still opening (it would open one per request, and then close all but one).
+  const answer = (entry.engineQueue ?? Promise.resolve()).then(send);
+  entry.engineQueue = answer.then(
+    () => undefined,
+    () => undefined,
+  );
+  return answer;
 }
 
 /** A Transport that runs commands locally via `/bin/sh -c`, with `env` added to the environment. */

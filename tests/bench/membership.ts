@@ -24,7 +24,7 @@
 // Swarmform ordered them then; BENCHMARKS.md keeps its figures.) The SSH connection pool is emptied before every step, so each step pays its own connection
 // setups, as a separate `pulumi up` process would.
 // It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
-// (wrong members, a no-op that changes something or sends a mutating command).
+// (wrong members, a no-op that changes something or sends a mutating command or request).
 
 import * as pulumi from "@pulumi/pulumi";
 import { spawn } from "child_process";
@@ -338,7 +338,7 @@ function printTables(results: Record<StepKey, number[]>, counts: TransportStats[
     ],
   );
   console.log("");
-  console.log("No-op re-run: remote commands counted through the Transport (per run)");
+  console.log("No-op re-run: remote requests and commands counted through the Transport (per run)");
   table(
     ["run", "read", "mutating", "per node read", "SSH connects"],
     counts.map((c, i) => [
@@ -450,7 +450,7 @@ async function main(): Promise<void> {
           if (run % 2 === 0) await noopApi();
           const noop = await measure("noop", () => b.noop());
           if (noop.stats.mutating > 0)
-            throw new Error(`no-op re-run sent ${noop.stats.mutating} mutating command(s)`);
+            throw new Error(`no-op re-run sent ${noop.stats.mutating} mutating request(s) or command(s)`);
           counts.push(noop.stats);
           if (run % 2 === 1) await noopApi();
           lastNoopTimeline = `no-op re-run, run ${run}:\n${timeline(noop.t0, noop.commands, noop.ev)}`;
@@ -484,7 +484,7 @@ async function main(): Promise<void> {
     }
     printTables(results, counts, runs);
     console.log(`\nStep timeline (critical path) of one ${lastTimeline}`);
-    console.log(`\nCommand timeline of one ${lastNoopTimeline}`);
+    console.log(`\nRequest timeline of one ${lastNoopTimeline}`);
   } finally {
     await cleanup();
   }
