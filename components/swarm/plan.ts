@@ -322,8 +322,6 @@ export function nodeObservationOf(node: unknown): NodeObservation {
   };
 }
 
-/** `docker node inspect <id>...` of several nodes (a JSON array). */
-
 /** `docker node ls --format '{{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}'`. */
 export interface NodeListEntry {
   readonly id: string;
