@@ -301,20 +301,12 @@ describe("a label update through a manager", () => {
     leader: false,
   });
 
-  /** Labels a worker that just joined (h4) through the manager h1, after `outOfSequence` refused updates. */
-  const labelNewWorker = (outOfSequence: number) => {
+  /** Labels a worker that just joined (h4) through `via` (h1), after `outOfSequence` refused updates. */
+  const labelNewWorker = (outOfSequence: number, via: Manager = managerH1()) => {
     engines.node("h1");
     engines.node("h4", "worker");
     engines.outOfSequence = outOfSequence;
-    return setLabelsAndAvailability(
-      managerH1(),
-      ctx,
-      h("h4"),
-      "id-h4",
-      fresh("id-h4"),
-      { zone: "d" },
-      "active",
-    );
+    return setLabelsAndAvailability(via, ctx, h("h4"), "id-h4", fresh("id-h4"), { zone: "d" }, "active");
   };
 
   it("that meets a newer version of the node reads it again and writes at the new version", async () => {
@@ -335,20 +327,10 @@ describe("a label update through a manager", () => {
     expect(engines.log.filter((l) => l.includes("POST"))).toHaveLength(5);
   });
   it("moves to another manager among the candidates when the one it holds cannot be reached", async () => {
-    engines.node("h1");
     engines.node("h2");
-    engines.node("h4", "worker");
     engines.unreachable.add("h1");
     const m = { ...managerH1(), candidates: [h("h1"), h("h2")] };
-    const after = await setLabelsAndAvailability(
-      m,
-      ctx,
-      h("h4"),
-      "id-h4",
-      fresh("id-h4"),
-      { zone: "d" },
-      "active",
-    );
+    const after = await labelNewWorker(0, m);
     expect(after.labels).toEqual({ zone: "d" });
     expect(m.node.name).toBe("h2");
     expect(engines.log.filter((l) => l.includes("/nodes/id-h4"))).toEqual([
