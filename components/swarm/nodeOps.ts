@@ -204,6 +204,17 @@ function engineFailure(
   );
 }
 
+/** `GET /info` of the node, now (no shared or cached answer): its swarm part. Throws if it does not answer. */
+async function infoNow(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
+  return swarmInfoOf((await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm);
+}
+
+/** The join tokens as `GET /swarm` on the node shows them, or undefined when it could not (not a manager). */
+async function tokensOn(n: NodeSsh, ctx: Ctx): Promise<{ manager: string; worker: string } | undefined> {
+  const swarm = await engineOn(n, ctx, "GET", "/swarm");
+  return swarm.status === 200 ? tokensOf(swarm.body) : undefined;
+}
+
 /** The node's own view of its swarm membership (throws if SSH or docker do not answer). */
 export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   // Concurrent asks for the same host (parallel creates probing the same managers) share one request while it
@@ -213,9 +224,7 @@ export async function swarmInfo(n: NodeSsh, ctx: Ctx): Promise<SwarmInfo> {
   const hit = cache.get(key);
   if (hit && hit.at === undefined) return (await hit.view)!.info;
   const entry: ViewEntry = {
-    view: engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info").then((b) => ({
-      info: swarmInfoOf(b.Swarm),
-    })),
+    view: infoNow(n, ctx).then((info) => ({ info })),
   };
   cache.set(key, entry);
   const done = () => {
@@ -250,18 +259,13 @@ export interface HostView {
  * is asked only for its own swarm info.
  */
 export async function listView(n: NodeSsh, ctx: Ctx): Promise<HostView> {
-  const info = swarmInfoOf(
-    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
-  );
+  const info = await infoNow(n, ctx);
   if (!info.controlAvailable) return { info };
-  const [nodes, swarm] = await Promise.all([
-    engineOn(n, ctx, "GET", "/nodes"),
-    engineOn(n, ctx, "GET", "/swarm"),
-  ]);
+  const [nodes, tokens] = await Promise.all([engineOn(n, ctx, "GET", "/nodes"), tokensOn(n, ctx)]);
   return {
     info,
     nodes: nodes.status === 200 && Array.isArray(nodes.body) ? nodes.body.map(nodeObservationOf) : undefined,
-    tokens: swarm.status === 200 ? tokensOf(swarm.body) : undefined,
+    tokens,
   };
 }
 
@@ -663,11 +667,8 @@ export async function initSwarm(
 ): Promise<JoinedInfo & { readonly tokens?: { manager: string; worker: string } }> {
   event(n.name, "init");
   await engineCall(n, ctx, "docker swarm init", "POST", "/swarm/init", initRequest(advertise, init));
-  const info = swarmInfoOf(
-    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
-  );
-  const swarm = await engineOn(n, ctx, "GET", "/swarm");
-  const tokens = swarm.status === 200 ? tokensOf(swarm.body) : undefined;
+  const info = await infoNow(n, ctx);
+  const tokens = await tokensOn(n, ctx);
   rememberTokens(info.clusterId, tokens);
   // The nodes that join next in this process join through this host without asking anyone first
   // (knownManagerToJoin), and those that probe ask this host first (findManager).
@@ -711,9 +712,7 @@ export async function joinSwarm(
   }
   // Logged once it went through: a join the node refused (already in a swarm) changed nothing.
   event(n.name, `join-${role}`);
-  const info = swarmInfoOf(
-    (await engineCall<{ Swarm?: unknown }>(n, ctx, "docker info", "GET", "/info")).Swarm,
-  );
+  const info = await infoNow(n, ctx);
   return { ...info, node: role === "manager" ? await selfConverge(n, ctx, info.nodeId, desired) : undefined };
 }
 
