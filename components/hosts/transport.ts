@@ -525,6 +525,16 @@ function pooledSshTransport(target: SshTarget): EngineTransport {
 }
 
 /**
+ * An SSH channel given to an http.Agent as its socket: keep-alive calls these socket methods, which a channel does
+ * not have (they do nothing on it).
+ */
+export function channelAsSocket<C extends object>(channel: C): C {
+  const socket = channel as unknown as Record<string, unknown>;
+  for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"]) socket[m] ??= () => socket;
+  return channel;
+}
+
+/**
  * Sends one Engine API request over the pooled connection to `target`. The requests to one host go one after the
  * other through a single `docker system dial-stdio` channel (an HTTP keep-alive agent with one socket), opened on
  * first use and again after it closed (connection lost, daemon restarted). While open it holds one of the
@@ -561,10 +571,7 @@ async function engineRequest(
               e.active--;
               e.waiting.shift()?.();
             });
-            const socket = channel as unknown as Record<string, unknown>;
-            for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"])
-              socket[m] ??= () => socket;
-            done(null, channel);
+            done(null, channelAsSocket(channel));
           }),
         (err: Error) => done(err),
       );

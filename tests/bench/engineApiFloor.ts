@@ -2,13 +2,20 @@
 // labels included, sent as Docker Engine API requests over SSH, with nothing else around them (no Pulumi provider,
 // no waits or checks). By default each request goes on a channel forwarded to the host's docker.sock (OpenSSH
 // stream-local forwarding): no docker process runs on the hosts at all, a bound for the provider. With the route
-// `dial-stdio` they go through `docker system dial-stdio`, as the provider sends them (transport.ts). Testbed
-// only: this machine's key, the testbed's host keys, root on every host.
+// `dial-stdio` they go through the provider's own transport (components/hosts/transport.ts: one `docker system
+// dial-stdio` per host, requests queued one after the other). Testbed only: this machine's key, the testbed's host
+// keys, root on every host.
 
 import * as http from "http";
 import { Client } from "ssh2";
 import type { Duplex } from "stream";
-import { fingerprintOf } from "../../components/hosts/transport";
+import {
+  channelAsSocket,
+  EngineResponse,
+  fingerprintOf,
+  SshTarget,
+  sshTransport,
+} from "../../components/hosts/transport";
 import type { InitOptions } from "../../components/swarm/plan";
 import { durationNs } from "../support/applier";
 import type { Testbed } from "../testbed/testbed";
@@ -21,85 +28,109 @@ import type { Testbed } from "../testbed/testbed";
  */
 export type EngineRoute = "forward" | "dial-stdio";
 
-/** One SSH connection to a testbed host, and Engine API requests to its dockerd over it. */
-class EngineOverSsh {
-  private readonly agent: http.Agent;
-
-  private constructor(
-    private readonly client: Client,
-    socket: string,
-    readonly host: string,
-    route: EngineRoute,
-  ) {
-    // dial-stdio: one docker process per host, its requests one after the other (as a provider would keep it).
-    this.agent =
-      route === "forward"
-        ? new http.Agent({ keepAlive: false, maxSockets: 8 })
-        : new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const open = (done: (err: Error | null, channel?: Duplex) => void) =>
-      route === "forward"
-        ? client.openssh_forwardOutStreamLocal(socket, (err, ch) => done(err ?? null, ch))
-        : client.exec("docker system dial-stdio", (err, ch) => done(err ?? null, ch));
-    // The agent takes an SSH channel for a socket; keep-alive calls these socket methods on it.
-    (this.agent as unknown as { createConnection: unknown }).createConnection = (
-      _opts: unknown,
-      cb: (err: Error | null, s?: Duplex) => void,
-    ) => {
-      open((err, ch) => {
-        if (err || !ch) return cb(new Error(`${host}: ${route} to the docker daemon: ${err?.message}`));
-        const socketLike = ch as Duplex & Record<string, unknown>;
-        for (const m of ["setKeepAlive", "setNoDelay", "setTimeout", "ref", "unref"])
-          socketLike[m] ??= () => socketLike;
-        cb(null, ch);
-      });
-      return undefined;
-    };
-  }
-
-  static connect(tb: Testbed, host: string, route: EngineRoute): Promise<EngineOverSsh> {
-    const h = tb.hosts.find((x) => x.name === host);
-    if (!h) throw new Error(`testbed has no host ${host}`);
-    return new Promise((resolve, reject) => {
-      const client = new Client();
-      client
-        .on("ready", () => resolve(new EngineOverSsh(client, h.dockerSocket, host, route)))
-        .on("error", reject);
-      client.connect({
-        host: h.address,
-        port: h.sshPort,
-        username: "root",
-        privateKey: tb.privateKey,
-        hostVerifier: (key: Buffer) => fingerprintOf(key) === tb.hostKeyFingerprints[host],
-      });
-    });
-  }
-
+/** Engine API requests to one testbed host's dockerd. */
+interface HostEngine {
+  readonly host: string;
   /** One request; resolves with the parsed JSON body (undefined when empty), rejects on a status >= 300. */
-  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { method, path, agent: this.agent, headers: { Host: "docker", "Content-Type": "application/json" } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (d: Buffer) => chunks.push(d));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString();
-            if ((res.statusCode ?? 500) >= 300)
-              reject(new Error(`${this.host}: ${method} ${path}: ${res.statusCode} ${text.trim()}`));
-            else resolve((text ? JSON.parse(text) : undefined) as T);
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-    this.client.end();
-  }
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  close(): Promise<void>;
 }
+
+/** The testbed's SSH target for a host: root, this machine's key, the testbed's host key. */
+function targetOf(tb: Testbed, host: string): SshTarget {
+  const h = tb.hosts.find((x) => x.name === host);
+  if (!h) throw new Error(`testbed has no host ${host}`);
+  return {
+    host,
+    address: h.address,
+    port: h.sshPort,
+    user: "root",
+    privateKey: tb.privateKey,
+    hostKeyFingerprint: tb.hostKeyFingerprints[host],
+  };
+}
+
+/** What a request resolves with: the body of a success, else an error naming the host, request and status. */
+function bodyOf<T>(host: string, method: string, path: string, r: EngineResponse): T {
+  if (r.status < 200 || r.status >= 300) {
+    const text = typeof r.body === "string" ? r.body : JSON.stringify(r.body);
+    throw new Error(`${host}: ${method} ${path}: ${r.status} ${text.trim()}`);
+  }
+  return (r.body === "" ? undefined : r.body) as T;
+}
+
+/** `dial-stdio`: the provider's own transport (components/hosts/transport.ts), one docker process per host. */
+function viaDialStdio(tb: Testbed, host: string): HostEngine {
+  const t = sshTransport(targetOf(tb, host));
+  return {
+    host,
+    request: async <T>(method: string, path: string, body?: unknown) =>
+      bodyOf<T>(host, method, path, await t.request(method, path, body)),
+    close: () => t.close(),
+  };
+}
+
+/** `forward`: a new SSH connection, and a channel forwarded to the host's docker.sock for every request. */
+function viaForward(tb: Testbed, host: string): Promise<HostEngine> {
+  const socket = tb.hosts.find((x) => x.name === host)!.dockerSocket;
+  const target = targetOf(tb, host);
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    client.on("error", reject).on("ready", () => {
+      const agent = new http.Agent({ keepAlive: false, maxSockets: 8 });
+      // The agent takes an SSH channel for a socket.
+      (agent as unknown as { createConnection: unknown }).createConnection = (
+        _opts: unknown,
+        cb: (err: Error | null, s?: Duplex) => void,
+      ) => {
+        client.openssh_forwardOutStreamLocal(socket, (err, ch) => {
+          if (err) return cb(new Error(`${host}: forward to the docker daemon: ${err.message}`));
+          cb(null, channelAsSocket(ch));
+        });
+        return undefined;
+      };
+      const request = <T>(method: string, path: string, body?: unknown) =>
+        new Promise<T>((done, fail) => {
+          const req = http.request(
+            { method, path, agent, headers: { Host: "docker", "Content-Type": "application/json" } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (d: Buffer) => chunks.push(d));
+              res.on("end", () => {
+                const text = Buffer.concat(chunks).toString();
+                const parsed: unknown = text ? JSON.parse(text) : "";
+                try {
+                  done(bodyOf<T>(host, method, path, { status: res.statusCode ?? 0, body: parsed }));
+                } catch (e) {
+                  fail(e);
+                }
+              });
+            },
+          );
+          req.on("error", fail);
+          req.end(body === undefined ? undefined : JSON.stringify(body));
+        });
+      resolve({
+        host,
+        request,
+        close: async () => {
+          agent.destroy();
+          client.end();
+        },
+      });
+    });
+    client.connect({
+      host: target.address,
+      port: target.port,
+      username: "root",
+      privateKey: target.privateKey,
+      hostVerifier: (key: Buffer) => fingerprintOf(key) === target.hostKeyFingerprint,
+    });
+  });
+}
+
+const connect = (tb: Testbed, host: string, route: EngineRoute): Promise<HostEngine> =>
+  route === "forward" ? viaForward(tb, host) : Promise.resolve(viaDialStdio(tb, host));
 
 interface Info {
   Swarm: { LocalNodeState: string; NodeID: string };
@@ -115,11 +146,7 @@ interface NodeObject {
  * A node that just joined still changes (its status, its certificate), so an update can meet a newer version than
  * the inspect saw ("update out of sequence"): then it inspects and updates again, as the provider's retry does.
  */
-async function addLabels(
-  via: EngineOverSsh,
-  id: string,
-  labels: Record<string, string>,
-): Promise<NodeObject> {
+async function addLabels(via: HostEngine, id: string, labels: Record<string, string>): Promise<NodeObject> {
   for (let attempt = 1; ; attempt++) {
     const node = await via.request<NodeObject>("GET", `/nodes/${id}`);
     try {
@@ -151,7 +178,7 @@ export interface FloorCluster {
  */
 export async function convergeOverApi(c: FloorCluster, route: EngineRoute = "forward"): Promise<void> {
   const hosts = [...c.managers, ...c.workers];
-  const engines = await Promise.all(hosts.map((h) => EngineOverSsh.connect(c.tb, h, route)));
+  const engines = await Promise.all(hosts.map((h) => connect(c.tb, h, route)));
   const on = (h: string) => engines[hosts.indexOf(h)];
   try {
     const probes = await Promise.all(engines.map((e) => e.request<Info>("GET", "/info")));
@@ -183,7 +210,7 @@ export async function convergeOverApi(c: FloorCluster, route: EngineRoute = "for
       }),
     );
   } finally {
-    for (const e of engines) e.close();
+    await Promise.all(engines.map((e) => e.close()));
   }
 }
 
@@ -195,7 +222,7 @@ export async function noopReadOverApi(c: FloorCluster, route: EngineRoute = "for
   const hosts = [...c.managers, ...c.workers];
   await Promise.all(
     hosts.map(async (h) => {
-      const e = await EngineOverSsh.connect(c.tb, h, route);
+      const e = await connect(c.tb, h, route);
       try {
         const lister = h === c.managers[0];
         const [info, nodes] = await Promise.all([
@@ -208,7 +235,7 @@ export async function noopReadOverApi(c: FloorCluster, route: EngineRoute = "for
         if (nodes && nodes.length !== hosts.length)
           throw new Error(`engine API floor: ${h} lists ${nodes.length} nodes, not ${hosts.length}`);
       } finally {
-        e.close();
+        await e.close();
       }
     }),
   );
