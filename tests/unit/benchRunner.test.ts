@@ -4,12 +4,12 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { BENCHES, onlyOf, planSteps } from "../bench/all";
+import { BENCHES, planSteps, runnerArgs } from "../bench/all";
 
 const RUNNER = path.resolve(__dirname, "..", "bench", "all.ts");
 jest.setTimeout(120_000);
 
-describe("planSteps and onlyOf", () => {
+describe("planSteps and runnerArgs", () => {
   it("runs every benchmark in a fixed order; one without a script is marked absent", () => {
     const steps = planSteps({ "bench:cli": "x", "bench:planning": "y", build: "z" });
     expect(steps.map((s) => [s.script, s.present])).toEqual([
@@ -24,15 +24,30 @@ describe("planSteps and onlyOf", () => {
   });
 
   it("--only picks benchmarks (in the fixed order) and names an unknown one with the list", () => {
-    expect(onlyOf([])).toBeUndefined();
-    expect(onlyOf(["--only", "cli,planning"])).toEqual(["cli", "planning"]);
-    expect(onlyOf(["--only=scale"])).toEqual(["scale"]);
+    expect(runnerArgs([])).toEqual({ only: undefined, extended: false });
+    expect(runnerArgs(["--only", "cli,planning"]).only).toEqual(["cli", "planning"]);
+    expect(runnerArgs(["--only=scale"]).only).toEqual(["scale"]);
     expect(planSteps({}, ["cli", "planning"]).map((s) => s.name)).toEqual(["planning", "cli"]);
     expect(() => planSteps({}, ["cpu"])).toThrow(
       "--only: unknown benchmark cpu; the benchmarks are planning, membership, scale, service, engine, cli",
     );
-    expect(() => onlyOf(["--only"])).toThrow(/--only needs names/);
-    expect(() => onlyOf(["--runs", "3"])).toThrow(/unexpected argument --runs/);
+    expect(() => runnerArgs(["--only"])).toThrow(/--only needs names/);
+    expect(() => runnerArgs(["--runs", "3"])).toThrow(/unexpected argument --runs/);
+  });
+
+  it("--extended goes to membership and engine only", () => {
+    expect(runnerArgs(["--extended", "--only", "engine"])).toEqual({ only: ["engine"], extended: true });
+    const args = (extended: boolean) =>
+      Object.fromEntries(planSteps({}, undefined, extended).map((s) => [s.name, s.args.join(" ")]));
+    expect(args(true)).toEqual({
+      planning: "",
+      membership: "--extended",
+      scale: "",
+      service: "",
+      engine: "--extended",
+      cli: "",
+    });
+    expect(Object.values(args(false))).toEqual(["", "", "", "", "", ""]);
   });
 });
 
@@ -43,7 +58,7 @@ describe("the runner, run", () => {
     const scripts = {
       "bench:planning": "node -e \"console.log('planning ran')\"",
       "bench:cli": 'node -e "process.exit(3)"',
-      "bench:engine": "node -e \"console.log('engine ran')\"",
+      "bench:engine": "node -e \"console.log('engine ran', process.argv.slice(1).join(' '))\" --",
     };
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "t", scripts }));
   });
@@ -64,7 +79,7 @@ describe("the runner, run", () => {
     expect(r.code).toBe(1);
     const lines = r.stdout.split("\n");
     expect(lines).toContain("planning ran");
-    expect(lines).toContain("engine ran");
+    expect(lines).toContain("engine ran ");
     expect(lines).toContain("=== bench:membership: no such script in package.json, skipped");
     expect(r.stdout).toMatch(/=== bench:cli: FAILED \(exit 3\) in \d+\.\d s/);
     const table = lines.slice(lines.indexOf("benchmark wall times:") + 1).filter((l) => l !== "");
@@ -80,5 +95,13 @@ describe("the runner, run", () => {
     const bad = bench(["--only", "cpu"]);
     expect([bad.code, bad.stdout]).toEqual([2, ""]);
     expect(bad.stderr).toMatch(/^bench: --only: unknown benchmark cpu/);
+  });
+
+  it("--extended reaches the scripts that take it", () => {
+    const r = bench(["--only", "engine,planning", "--extended"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const lines = r.stdout.split("\n");
+    expect(lines).toEqual(expect.arrayContaining(["=== bench:engine --extended", "engine ran --extended"]));
+    expect(lines).toEqual(expect.arrayContaining(["=== bench:planning", "planning ran"]));
   });
 });
