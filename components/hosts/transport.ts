@@ -32,7 +32,8 @@ export interface EngineTransport extends Transport {
    * One Engine API request (e.g. `GET /info`), sent through `docker system dial-stdio` on the host: what
    * `docker -H ssh://host` runs there, so it reaches the daemon the host's docker CLI would (DOCKER_HOST, context).
    * That process is kept open between requests, one per host, and carries them one after the other. Resolves with
-   * any status; rejects only when the request could not be made (SSH, no docker on the host), naming the host.
+   * any status; rejects only when the request could not be made (SSH, no docker on the host) or got no answer in
+   * SshTarget.requestTimeoutMs (then that channel is closed), naming the host.
    */
   request(method: string, path: string, body?: unknown): Promise<EngineResponse>;
 }
@@ -55,6 +56,11 @@ export interface SshTarget {
   readonly connectTimeoutMs?: number;
   /** Number of connection attempts, with bounded backoff (250 ms doubling, at most 2 s). Default 3. */
   readonly retries?: number;
+  /**
+   * How long an Engine API request may wait for its answer before it fails (a hung daemon). Default 300000: far
+   * above what a swarm request takes (a join answers in seconds; the daemon gives up on one after 20 s).
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 /** Most sessions one connection runs at once (OpenSSH's MaxSessions defaults to 10). */
@@ -581,8 +587,18 @@ async function engineRequest(
   }
   const agent = entry.engine;
   const payload = body === undefined ? undefined : JSON.stringify(body);
+  const timeoutMs = target.requestTimeoutMs ?? 300_000;
   const once = (): Promise<EngineResponse> =>
-    new Promise((resolve, reject) => {
+    new Promise<EngineResponse>((resolveAnswer, rejectAnswer) => {
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const resolve = (r: EngineResponse) => {
+        clearTimeout(timer);
+        resolveAnswer(r);
+      };
+      const reject = (err: Error) => {
+        clearTimeout(timer);
+        rejectAnswer(err);
+      };
       const req = http.request(
         {
           method,
@@ -622,6 +638,22 @@ async function engineRequest(
           }),
         );
       });
+      // A daemon that does not answer (hung, or stopped): fail now, and drop the channel with its agent (its close
+      // may never come while the daemon hangs), so that the next request opens a new one. The docker process on the
+      // host is sent SIGKILL (OpenSSH 7.9+ delivers it), else it ends once the daemon answers.
+      // (Set here, after `req`: Pulumi's closure serializer needs every name declared before the code using it.)
+      timer = setTimeout(() => {
+        const applied = method === "GET" ? "" : " (it may have been applied)";
+        if (entry.engine === agent) entry.engine = undefined;
+        (req.socket as unknown as { signal?(name: string): void } | null)?.signal?.("KILL");
+        req.destroy();
+        agent.destroy();
+        reject(
+          new Error(
+            `${describeTarget(target)}: docker ${method} ${path}: no answer in ${timeoutMs / 1000} s${applied}`,
+          ),
+        );
+      }, timeoutMs);
       req.end(payload);
     });
   const send = async (): Promise<EngineResponse> => {

@@ -3,6 +3,7 @@
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as path from "path";
 import {
   closeAllTransports,
   generateSshKeyPair,
@@ -284,5 +285,29 @@ describe("Engine API requests over the ssh transport", () => {
     const r = await t.request("GET", "/info");
     expect(r.status).toBe(200);
     expect(await dialers("h2")).toBe(1);
+  });
+
+  it("fails a request the daemon does not answer, naming the host and the request, then opens a new channel", async () => {
+    await closeAllTransports();
+    const t = sshTransport({ ...tb.sshTarget("h2"), requestTimeoutMs: 1500 });
+    await t.request("GET", "/info");
+    // A hung daemon: stopped, its socket still accepts connections, nothing answers.
+    const h2 = tb.hosts.find((h) => h.name === "h2")!;
+    const dockerd = Number(fs.readFileSync(path.join(path.dirname(h2.dockerSocket), "docker.pid"), "utf8"));
+    process.kill(dockerd, "SIGSTOP");
+    try {
+      await expect(t.request("GET", "/info")).rejects.toThrow(/h2.*docker GET \/info: no answer in 1\.5 s/);
+      await expect(t.request("POST", "/swarm/leave")).rejects.toThrow(
+        /no answer in 1\.5 s \(it may have been applied\)/,
+      );
+    } finally {
+      process.kill(dockerd, "SIGCONT");
+    }
+    const r = await t.request("GET", "/info");
+    expect(r.status).toBe(200);
+    // The dropped channels' docker processes were killed: only the new one stays.
+    await waitUntil("one docker channel on h2", 5000, async () =>
+      (await dialers("h2")) === 1 ? true : undefined,
+    );
   });
 });
