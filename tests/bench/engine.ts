@@ -39,7 +39,7 @@ import { pulumiBin, PulumiProject } from "../engine-cli/cli";
 import { parseEvents, summaryOf } from "../engine-cli/output";
 import { run as must } from "../testbed/swarm";
 import { startTestbed, Testbed } from "../testbed/testbed";
-import { median, parseRuns } from "./stats";
+import { median, parseRunsAndExtended, rowsFor } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
 const STACK = "bench";
@@ -276,13 +276,8 @@ function printTable(steps: readonly Step[], engine: Times, direct: Times, runs: 
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const extended = argv.includes("--extended");
-  const runs = parseRuns(
-    argv.filter((a) => a !== "--extended"),
-    "engine",
-  );
-  const steps = STEPS.filter((s) => extended || !("extended" in s));
+  const { runs, extended } = parseRunsAndExtended(process.argv.slice(2), "engine");
+  const steps = rowsFor(STEPS, extended);
   const bin = pulumiBin();
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;

@@ -9,13 +9,7 @@
 import * as http from "http";
 import { Client } from "ssh2";
 import type { Duplex } from "stream";
-import {
-  channelAsSocket,
-  EngineResponse,
-  fingerprintOf,
-  SshTarget,
-  sshTransport,
-} from "../../components/hosts/transport";
+import { channelAsSocket, EngineResponse, fingerprintOf } from "../../components/hosts/transport";
 import type { InitOptions } from "../../components/swarm/plan";
 import { durationNs } from "../support/applier";
 import type { Testbed } from "../testbed/testbed";
@@ -36,20 +30,6 @@ interface HostEngine {
   close(): Promise<void>;
 }
 
-/** The testbed's SSH target for a host: root, this machine's key, the testbed's host key. */
-function targetOf(tb: Testbed, host: string): SshTarget {
-  const h = tb.hosts.find((x) => x.name === host);
-  if (!h) throw new Error(`testbed has no host ${host}`);
-  return {
-    host,
-    address: h.address,
-    port: h.sshPort,
-    user: "root",
-    privateKey: tb.privateKey,
-    hostKeyFingerprint: tb.hostKeyFingerprints[host],
-  };
-}
-
 /** What a request resolves with: the body of a success, else an error naming the host, request and status. */
 function bodyOf<T>(host: string, method: string, path: string, r: EngineResponse): T {
   if (r.status < 200 || r.status >= 300) {
@@ -61,7 +41,7 @@ function bodyOf<T>(host: string, method: string, path: string, r: EngineResponse
 
 /** `dial-stdio`: the provider's own transport (components/hosts/transport.ts), one docker process per host. */
 function viaDialStdio(tb: Testbed, host: string): HostEngine {
-  const t = sshTransport(targetOf(tb, host));
+  const t = tb.transport(host);
   return {
     host,
     request: async <T>(method: string, path: string, body?: unknown) =>
@@ -73,7 +53,7 @@ function viaDialStdio(tb: Testbed, host: string): HostEngine {
 /** `forward`: a new SSH connection, and a channel forwarded to the host's docker.sock for every request. */
 function viaForward(tb: Testbed, host: string): Promise<HostEngine> {
   const socket = tb.hosts.find((x) => x.name === host)!.dockerSocket;
-  const target = targetOf(tb, host);
+  const target = tb.sshTarget(host);
   return new Promise((resolve, reject) => {
     const client = new Client();
     client.on("error", reject).on("ready", () => {

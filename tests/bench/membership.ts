@@ -44,7 +44,7 @@ import {
 import { initCommand, joinCommand } from "../../components/swarm/plan";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { convergeOverApi, EngineRoute, FloorCluster, noopReadOverApi } from "./engineApiFloor";
-import { median, parseRuns } from "./stats";
+import { median, parseRunsAndExtended, rowsFor } from "./stats";
 
 const provider: pulumi.dynamic.ResourceProvider = swarmNodeProvider;
 const INIT = { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpiry: "720h0m0s" };
@@ -392,12 +392,8 @@ function apiRouteOf(argv: readonly string[]): { route: EngineRoute; rest: string
 
 async function main(): Promise<void> {
   const { route, rest } = apiRouteOf(process.argv.slice(2));
-  const extended = rest.includes("--extended");
-  const runs = parseRuns(
-    rest.filter((a) => a !== "--extended"),
-    "membership",
-  );
-  const steps = STEPS.filter((s) => extended || !("extended" in s));
+  const { runs, extended } = parseRunsAndExtended(rest, "membership");
+  const steps = rowsFor(STEPS, extended);
   let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>

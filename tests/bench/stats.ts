@@ -18,6 +18,28 @@ export function parseRuns(argv: readonly string[], bench: string, defaultRuns = 
   return runs;
 }
 
+/**
+ * `--runs N` and `--extended` (the rows beyond what issue #11 asks for) from the command line of `bench:<bench>`;
+ * anything else is an error, as in parseRuns.
+ */
+export function parseRunsAndExtended(
+  argv: readonly string[],
+  bench: string,
+): { runs: number; extended: boolean } {
+  return {
+    runs: parseRuns(
+      argv.filter((a) => a !== "--extended"),
+      bench,
+    ),
+    extended: argv.includes("--extended"),
+  };
+}
+
+/** The rows a benchmark measures: those marked `extended` only with --extended. */
+export function rowsFor<R extends object>(rows: readonly R[], extended: boolean): R[] {
+  return rows.filter((r) => extended || !("extended" in r));
+}
+
 /** The median of a non-empty list (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
