@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec, NodesSpec } from "../config/types";
 import { nodeSshOf, NodeTimeouts } from "./nodeOps";
-import { SwarmNode } from "./provider";
+import { SwarmNode } from "./SwarmNode";
 import { managersAskedBy, membershipPlan } from "./membershipPlan";
 
 export interface SwarmMembershipArgs {

@@ -1,6 +1,7 @@
 // Swarm membership: public API of the swarm layer.
 export { SwarmMembership, SwarmMembershipArgs, MembershipNode, endpointOf } from "./SwarmMembership";
-export { SwarmNode, SwarmNodeArgs, SwarmNodeInputs, SwarmNodeOutputs, swarmNodeProvider } from "./provider";
+export { SwarmNode, SwarmNodeArgs, swarmNodeProviderText } from "./SwarmNode";
+export { SwarmNodeInputs, SwarmNodeOutputs, swarmNodeProvider } from "./provider";
 export { membershipPlan, MembershipPlan, JoinStep } from "./membershipPlan";
 export type { NodeSsh, NodeTimeouts } from "./nodeOps";
 export {

@@ -3,8 +3,8 @@
 // Under `pulumi up` every SwarmNode is its own resource, and the engine runs their creates concurrently
 // (up to --parallel) in ONE dynamic-provider process. Each join makes the leader issue a node certificate
 // and append to the raft log; past a few concurrent joins they only queue there (and a join that waits too
-// long on the CA times out). The slots live on globalThis (looked up at call time) because Pulumi serializes
-// the provider's functions: a module-level map would be captured by value, one copy per resource.
+// long on the CA times out). The slots live on globalThis (looked up at call time), so that every copy of the
+// provider's code one process runs (each resource's stored bundle may differ, after an upgrade) shares them.
 
 /** Default of nodes.swarm.maxParallelJoins. See docs/benchmarks and BENCHMARKS.md for why 10. */
 export const DEFAULT_MAX_PARALLEL_JOINS = 10;

@@ -1,7 +1,8 @@
 // Swarm membership operations over a Transport: the I/O half of the SwarmNode provider.
 //
-// Serialization: the dynamic provider captures these functions. They use no module-level mutable
-// state (the test event log lives on globalThis) and require node modules inside function bodies.
+// These functions run in Pulumi's dynamic-provider process, from the bundle SwarmNode stores
+// (components/hosts/bundledProvider.ts). State shared across resources lives on globalThis (so every copy of the
+// code one process runs shares it; the test event log too), and node modules are required inside function bodies.
 
 import { commandKind, EngineResponse, EngineTransport, sshTransport } from "../hosts/transport";
 import {

@@ -1,8 +1,8 @@
 // Pure planning logic for swarm membership: quorum arithmetic, removal steps, diff classification,
 // parsing of docker CLI output and Engine API objects, command and request building, and secret scrubbing. No I/O.
 //
-// These functions are also called by the dynamic provider after Pulumi serializes it, so they must
-// not reference module-level mutable state or node modules.
+// These functions also run in Pulumi's dynamic-provider process, from the bundle SwarmNode stores
+// (components/hosts/bundledProvider.ts): they keep no module-level mutable state and use no node modules.
 
 export type NodeRole = "manager" | "worker";
 export type Availability = "active" | "pause" | "drain";

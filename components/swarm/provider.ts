@@ -1,10 +1,11 @@
 // SwarmNode: one host's swarm membership as a Pulumi dynamic resource (init or join, labels,
 // availability, role, drift on refresh, safe removal).
 //
-// The provider is an object literal of plain functions: Pulumi serializes it (with everything it
-// captures) into the state, and runs the deserialized copy in its dynamic-provider process.
+// The provider is an object literal of plain functions. SwarmNode (SwarmNode.ts) hands Pulumi a bundle of this
+// module (components/hosts/bundledProvider.ts); the functions must also keep working when Pulumi serializes them
+// one by one, as the tests do.
 
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import {
   Ctx,
   checkQuorumForRemoval,
@@ -467,49 +468,3 @@ export const swarmNodeProvider: pulumi.dynamic.ResourceProvider = {
     await removeFromSwarm(props);
   },
 };
-
-/** Args of a SwarmNode resource. */
-export type SwarmNodeArgs = { readonly [K in keyof SwarmNodeInputs]: pulumi.Input<SwarmNodeInputs[K]> };
-
-/**
- * One host's membership of the swarm. Dynamic resources carry the type token
- * `pulumi-nodejs:dynamic/swarm:SwarmNode` (Pulumi fixes the `pulumi-nodejs:dynamic` prefix).
- */
-export class SwarmNode extends pulumi.dynamic.Resource {
-  declare public readonly name: pulumi.Output<string>;
-  declare public readonly address: pulumi.Output<string>;
-  declare public readonly role: pulumi.Output<NodeRole>;
-  declare public readonly availability: pulumi.Output<Availability>;
-  declare public readonly labels: pulumi.Output<Record<string, string>>;
-  declare public readonly nodeId: pulumi.Output<string>;
-  declare public readonly swarmId: pulumi.Output<string>;
-  declare public readonly member: pulumi.Output<boolean>;
-  declare public readonly state: pulumi.Output<string>;
-  /** Secret. Bootstrap node only. */
-  declare public readonly managerToken: pulumi.Output<string>;
-  /** Secret. Bootstrap node only. */
-  declare public readonly workerToken: pulumi.Output<string>;
-
-  constructor(name: string, args: SwarmNodeArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      swarmNodeProvider,
-      name,
-      {
-        ...args,
-        privateKey: pulumi.secret(args.privateKey),
-        nodeId: undefined,
-        swarmId: undefined,
-        member: undefined,
-        state: undefined,
-        managerToken: undefined,
-        workerToken: undefined,
-      },
-      {
-        ...opts,
-        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SWARM_NODE_SECRET_OUTPUTS],
-      },
-      "swarm",
-      "SwarmNode",
-    );
-  }
-}

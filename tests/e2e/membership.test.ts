@@ -1,6 +1,7 @@
 // Swarm membership end to end: the SwarmNode provider's CRUD, called directly (no Pulumi CLI here),
-// against real dockerds on the multi-host testbed (tests/testbed). The provider used throughout is the
-// copy that went through pulumi.runtime.serializeFunction and was evaluated again, as Pulumi does.
+// against real dockerds on the multi-host testbed (tests/testbed). The provider used throughout is the one
+// Pulumi runs: SwarmNode's `__provider` text (the bundle of components/swarm/provider.ts), evaluated as Pulumi's
+// dynamic-provider process does.
 //
 // One swarm evolves through the scenarios, in order: 3+2 from nothing; no-op re-runs; label/promote/demote;
 // drift; refusals; parallel scale-down to 1+1 (including the init node) while a service runs; a new join;
@@ -10,6 +11,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { closeAllTransports } from "../../components/hosts/transport";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
+import { swarmNodeProviderText } from "../../components/swarm/SwarmNode";
 import { NodeSsh } from "../../components/swarm/nodeOps";
 import {
   parseNodeList,
@@ -137,9 +139,8 @@ async function eventually(what: string, seconds: number, probe: () => Promise<bo
 beforeAll(async () => {
   tb = await startTestbed({ hosts: 6, name: "membership" });
   await tb.importBusybox("busybox:testbed");
-  // Serialize the provider as Pulumi does, then evaluate the text as its dynamic-provider process does.
-  const sf = await pulumi.runtime.serializeFunction(() => swarmNodeProvider, { allowSecrets: true });
-  serializedText = sf.text;
+  // The provider text SwarmNode stores, evaluated as Pulumi's dynamic-provider process does.
+  serializedText = swarmNodeProviderText();
   provider = requireFromString(serializedText).handler() as pulumi.dynamic.ResourceProvider;
   clearEvents();
 });
@@ -152,7 +153,7 @@ afterAll(async () => {
   console.log(`membership timings (ms): ${JSON.stringify(timings)}`);
 });
 
-test("the provider serializes without secrets and the deserialized copy is a working provider", () => {
+test("the stored provider holds no secret and its evaluated copy is a working provider", () => {
   expect(serializedText).not.toContain("PRIVATE KEY");
   expect(serializedText).toContain("docker swarm join");
   expect(typeof provider.create).toBe("function");

@@ -3,7 +3,9 @@
 import type { HostSpec } from "../../components/config/types";
 import { membershipPlan } from "../../components/swarm/membershipPlan";
 import { endpointOf } from "../../components/swarm/SwarmMembership";
+import { swarmNodeProvider } from "../../components/swarm/provider";
 import { ofType, runMocked } from "../support/mocks";
+import { loadSerialized } from "../testbed/serialize";
 
 const host = (name: string, role: "manager" | "worker", over: Partial<HostSpec> = {}): HostSpec => ({
   name,
@@ -151,5 +153,31 @@ describe("SwarmMembership under mocks", () => {
     }
     expect([...r.secretOutputs].sort()).toEqual(["managerToken", "workerToken"]);
     expect(r.outputs.managerEndpoint).toBe("ssh://root@10.0.0.1");
+  });
+
+  test("every node stores the one bundled provider, which loads as Pulumi's dynamic-provider process loads it", () => {
+    const texts = new Set(ofType(r, TYPE).map((n) => n.inputs.__provider as string));
+    expect(texts.size).toBe(1);
+    const [text] = texts;
+    expect(text).not.toContain("KEY-MATERIAL");
+    // The provider process must not load the Pulumi SDK's entry point (about 1 s): the bundle requires only
+    // node built-ins and ssh2.
+    expect([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]).sort()).toEqual(
+      expect.arrayContaining(["ssh2"]),
+    );
+    expect(text).not.toMatch(/require\("@pulumi/);
+    const provider = (loadSerialized(text).handler as () => Record<string, unknown>)();
+    expect(Object.keys(provider).sort()).toEqual(["check", "create", "delete", "diff", "read", "update"]);
+  });
+
+  test("the bundled provider's check is the provider's own", async () => {
+    const text = ofType(r, TYPE)[0].inputs.__provider as string;
+    const copy = (loadSerialized(text).handler as () => typeof swarmNodeProvider)();
+    const bad = { name: "h9", address: "10.0.0.9", role: "boss" } as never;
+    expect(await copy.check!({}, bad)).toEqual(await swarmNodeProvider.check!({}, bad));
+    expect((await copy.check!({}, bad)).failures).toContainEqual({
+      property: "role",
+      reason: "role must be manager or worker",
+    });
   });
 });
