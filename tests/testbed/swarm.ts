@@ -61,3 +61,45 @@ export async function formSwarm(tb: Testbed, managers = 1): Promise<string> {
   });
   return first.name;
 }
+
+/**
+ * Testbeds taken in turn for benchmarks that form a swarm from nothing again and again. A released testbed leaves
+ * its swarm in the background (Testbed.leaveSwarm), which takes about 5 s on a dockerd that has been in a swarm
+ * before, mostly spent waiting on dockerd's own timeouts: while one testbed leaves, the bench measures on the other.
+ * So that a leave's own work (about the first 2 s) does not land in a measurement, `next` also waits until every
+ * leave has run for `quietMs`.
+ */
+export class TestbedRelay {
+  private turn = 0;
+  private readonly leaving = new Map<Testbed, { started: number; done: Promise<unknown> }>();
+
+  constructor(
+    private readonly beds: readonly Testbed[],
+    private readonly quietMs = 3000,
+  ) {}
+
+  /** The next testbed in turn, out of any swarm, once every leave has run for `quietMs`. */
+  async next(): Promise<Testbed> {
+    const tb = this.beds[this.turn++ % this.beds.length];
+    await this.leaving.get(tb)?.done;
+    this.leaving.delete(tb);
+    const quietAt = Math.max(0, ...[...this.leaving.values()].map((l) => l.started + this.quietMs));
+    if (quietAt > Date.now()) await new Promise((r) => setTimeout(r, quietAt - Date.now()));
+    return tb;
+  }
+
+  /** Starts `tb` leaving its swarm; a failure is thrown by the `next` (or `settle`) that waits for it. */
+  release(tb: Testbed): void {
+    const done = tb.leaveSwarm().catch((err: unknown) => {
+      throw new Error(`testbed ${tb.name}: ${(err as Error).message}`);
+    });
+    done.catch(() => undefined); // reported when awaited, not as an unhandled rejection
+    this.leaving.set(tb, { started: Date.now(), done });
+  }
+
+  /** Waits until every released testbed has left its swarm. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.leaving.values()].map((l) => l.done));
+    this.leaving.clear();
+  }
+}

@@ -59,6 +59,11 @@ export interface Testbed extends TestbedState {
   loadImage(image: string, sourceDockerHost?: string): Promise<void>;
   /** Builds a busybox-static image (`docker import`) directly into every host; returns its tag. */
   importBusybox(tag?: string): Promise<string>;
+  /**
+   * Every host leaves whatever swarm it is in (`docker swarm leave --force`, through its socket, not SSH); throws
+   * unless every host ends inactive.
+   */
+  leaveSwarm(): Promise<void>;
   /** Stops one host's dockerd (SIGTERM, then SIGKILL after 30 s) and waits until it is gone; sshd stays up. */
   stopDocker(hostName: string): Promise<void>;
   /** Starts one host's dockerd again (after stopDocker) and waits until it answers. */
@@ -637,6 +642,17 @@ function attach(state: TestbedState): Testbed {
         ]);
       });
       return tag;
+    },
+    async leaveSwarm(): Promise<void> {
+      await eachHost(async (h) => {
+        const docker = (...args: string[]) => run("docker", ["-H", `unix://${h.dockerSocket}`, ...args]);
+        await docker("swarm", "leave", "--force"); // fails when not in a swarm: the state below is what counts
+        const st = await docker("info", "--format", "{{.Swarm.LocalNodeState}}");
+        if (st.stdout.trim() !== "inactive")
+          throw new Error(
+            `${h.name} is still "${st.stdout.trim()}" after swarm leave --force: ${st.stderr.trim()}`,
+          );
+      });
     },
     async stopDocker(hostName: string): Promise<void> {
       await killAndWait(readPid(hostPaths(state.name, find(hostName).name).pidfile), 30000);
