@@ -18,10 +18,8 @@
 //    `pulumi up --refresh --yes --skip-preview`; direct: read, then check + diff, of every node.
 // Each pulumi command is its own process, with its own SSH connections; the direct side empties the SSH
 // connection pool before each step so that it pays its connection setups too. Each run uses a fresh Pulumi
-// project and stack (tests/engine-cli/cli.ts). The turns alternate between two testbeds of 5 hosts
-// (tests/testbed/swarm.ts, TestbedRelay): after each turn its testbed leaves the swarm (`docker swarm leave --force`
-// on every host) in the background while the next turn runs on the other one, once the leave has run for 3 s.
-// The two sides take turns going first.
+// project and stack (tests/engine-cli/cli.ts), and between the engine's and the direct side's turns every host
+// leaves the swarm (`docker swarm leave --force`). The two sides take turns going first.
 //
 // It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
 // (a preview that does not plan 5 creates, an up that does not form the 3+2 swarm, a re-run that changes
@@ -39,7 +37,7 @@ import { nodeSshOf } from "../../components/swarm/nodeOps";
 import { swarmNodeProvider, SwarmNodeInputs, SwarmNodeOutputs } from "../../components/swarm/provider";
 import { pulumiBin, PulumiProject } from "../engine-cli/cli";
 import { parseEvents, summaryOf } from "../engine-cli/output";
-import { run as must, TestbedRelay } from "../testbed/swarm";
+import { run as must } from "../testbed/swarm";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { median, parseRunsAndExtended, rowsFor } from "./stats";
 
@@ -111,6 +109,12 @@ async function requireSwarm(tb: Testbed, who: string): Promise<void> {
   const managers = rows.filter((l) => l.split(" ")[1]).length;
   if (names.join(",") !== HOSTS.join(",") || managers !== 3)
     throw new Error(`${who}: expected the swarm h1..h5 with 3 managers, got ${JSON.stringify(rows)}`);
+}
+
+/** Every host leaves whatever swarm it is in; all must end inactive. */
+async function teardown(tb: Testbed): Promise<void> {
+  await closeAllTransports();
+  await tb.leaveSwarm();
 }
 
 /** The engine's turn: a fresh project and stack, then the steps (four with --extended), each a `pulumi` process. */
@@ -269,12 +273,12 @@ async function main(): Promise<void> {
   const { runs, extended } = parseRunsAndExtended(process.argv.slice(2), "engine");
   const steps = rowsFor(STEPS, extended);
   const bin = pulumiBin();
-  const beds: Testbed[] = [];
+  let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       await closeAllTransports().catch((e) => console.error(`closing SSH connections: ${e}`));
-      for (const tb of beds) await tb.down().catch((e) => console.error(`testbed ${tb.name} down: ${e}`));
+      if (tb) await tb.down().catch((e) => console.error(`testbed down: ${e}`));
     })());
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
@@ -285,29 +289,25 @@ async function main(): Promise<void> {
   const tBench = Date.now();
   try {
     const version = execFileSync(path.join(bin, "pulumi"), ["version"], { encoding: "utf8" }).trim();
-    for (const name of ["engine", "engine-b"]) beds.push(await startTestbed({ hosts: 5, name }));
-    console.log(`pulumi ${version}; 2 testbeds of 5 hosts started in ${Date.now() - tBench} ms`);
-    const relay = new TestbedRelay(beds);
+    tb = await startTestbed({ hosts: 5, name: "engine" });
+    console.log(`pulumi ${version}; testbed with 5 hosts started in ${Date.now() - tBench} ms`);
     const engine = Object.fromEntries(STEPS.map((s) => [s.key, [] as number[]])) as Times;
     const direct = Object.fromEntries(STEPS.map((s) => [s.key, [] as number[]])) as Times;
     for (let run = 1; run <= runs; run++) {
       const turns = [
-        { name: "engine", go: (tb: Testbed) => engineTurn(tb, bin, engine, extended) },
-        { name: "direct", go: (tb: Testbed) => directTurn(tb, direct, extended) },
+        { name: "engine", go: () => engineTurn(tb!, bin, engine, extended) },
+        { name: "direct", go: () => directTurn(tb!, direct, extended) },
       ];
       if (run % 2 === 0) turns.reverse();
       for (const t of turns) {
-        const tb = await relay.next();
-        await t.go(tb);
-        await closeAllTransports();
-        relay.release(tb);
+        await t.go();
+        await teardown(tb);
       }
       const fmt = (t: Times) => steps.map((s) => `${s.key} ${Math.round(t[s.key][run - 1])}`).join(", ");
       console.log(
         `run ${run}/${runs} (${turns[0].name} first): engine ${fmt(engine)} | direct ${fmt(direct)} (ms)`,
       );
     }
-    await relay.settle();
     printTable(steps, engine, direct, runs);
     console.log(`bench:engine took ${((Date.now() - tBench) / 1000).toFixed(1)} s in all`);
   } finally {

@@ -21,10 +21,8 @@
 //      the provider's own transport (one `docker system dial-stdio` per host);
 //   the no-op's reads through that floor (new connections, GET requests), beside the no-op;
 //   the safe removal of the 6th host after its join (delete: drain, leave, node rm).
-// The ways take turns on two testbeds of 6 hosts (tests/testbed/swarm.ts, TestbedRelay): after each converge its
-// testbed leaves the swarm (`docker swarm leave --force` on every host) in the background, while the next way runs
-// on the other one, once the leave has run for 3 s (its own work; the rest is dockerd waiting on timeouts, about
-// 5 s in all). The order of the ways rotates from run to run. (Until 2026-11-27 another way joined the managers one at a time in the raw floor, which is how
+// Between converges every host leaves the swarm (`docker swarm leave --force`); the order of the ways rotates from
+// run to run. (Until 2026-11-27 another way joined the managers one at a time in the raw floor, which is how
 // Swarmform ordered them then; BENCHMARKS.md keeps its figures.) The SSH connection pool is emptied before every
 // step, so each step pays its own connection setups, as a separate `pulumi up` process would.
 // It prints figures only; it never asserts timings. It fails (exit 1) when a step does not do what it should
@@ -44,7 +42,6 @@ import {
   TransportStats,
 } from "../../components/hosts/transport";
 import { initCommand, joinCommand } from "../../components/swarm/plan";
-import { TestbedRelay } from "../testbed/swarm";
 import { startTestbed, Testbed } from "../testbed/testbed";
 import { convergeOverApi, EngineRoute, FloorCluster, noopReadOverApi } from "./engineApiFloor";
 import { median, parseRunsAndExtended, rowsFor } from "./stats";
@@ -293,8 +290,9 @@ class Bench {
       .sort();
   }
 
-  /** Forgets the nodes' outputs: the testbed has left its swarm (TestbedRelay). */
-  reset(): void {
+  /** Every host leaves whatever swarm it is in; all must end inactive. */
+  async teardown(): Promise<void> {
+    await this.tb.leaveSwarm();
     for (const k of Object.keys(this.state)) delete this.state[k];
   }
 }
@@ -390,12 +388,12 @@ async function main(): Promise<void> {
   const { route, rest } = apiRouteOf(process.argv.slice(2));
   const { runs, extended } = parseRunsAndExtended(rest, "membership");
   const steps = rowsFor(STEPS, extended);
-  const beds: Testbed[] = [];
+  let tb: Testbed | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       await closeAllTransports().catch((e) => console.error(`closing SSH connections: ${e}`));
-      for (const tb of beds) await tb.down().catch((e) => console.error(`testbed ${tb.name} down: ${e}`));
+      if (tb) await tb.down().catch((e) => console.error(`testbed down: ${e}`));
     })());
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
@@ -406,28 +404,22 @@ async function main(): Promise<void> {
 
   try {
     const tStart = Date.now();
-    for (const name of ["bench", "bench-b"]) beds.push(await startTestbed({ hosts: 6, name }));
-    console.log(`testbeds "bench" and "bench-b", 6 hosts each, started in ${Date.now() - tStart} ms`);
+    tb = await startTestbed({ hosts: 6, name: "bench" });
+    console.log(`testbed "bench" with ${tb.hosts.length} hosts started in ${Date.now() - tStart} ms`);
     console.log(
       extended
         ? `extended: with the Engine API floor (route ${route}) and the safe removal`
         : "without the Engine API floor and the safe removal (--extended adds them)",
     );
-    const relay = new TestbedRelay(beds);
-    const sides = new Map(
-      beds.map((tb) => {
-        const b = new Bench(tb);
-        const floor: FloorCluster = {
-          tb,
-          managers: MANAGERS,
-          workers: WORKERS,
-          init: INIT,
-          address: (h) => b.ssh(h).address,
-          labels: (h) => ({ ...b.hostSpec(h).labels }),
-        };
-        return [tb, { b, floor }];
-      }),
-    );
+    const b = new Bench(tb);
+    const floor: FloorCluster = {
+      tb,
+      managers: MANAGERS,
+      workers: WORKERS,
+      init: INIT,
+      address: (h) => b.ssh(h).address,
+      labels: (h) => ({ ...b.hostSpec(h).labels }),
+    };
     const results = Object.fromEntries(STEPS.map((s) => [s.key, [] as number[]])) as Record<
       StepKey,
       number[]
@@ -451,9 +443,8 @@ async function main(): Promise<void> {
       };
       const wantLabels = HOSTS.map((h) => `${h}=z${h.slice(1)}`);
 
-      type Side = { b: Bench; floor: FloorCluster };
-      const ways: Record<"swarmform" | "serial" | "raw" | "api", (side: Side) => Promise<void>> = {
-        swarmform: async ({ b, floor }) => {
+      const ways: Record<"swarmform" | "serial" | "raw" | "api", () => Promise<void>> = {
+        swarmform: async () => {
           const m = await measure("swarmform", () => b.converge());
           expectSame("members after converge", await b.members(), HOSTS);
           expectSame("labels after converge", await b.labels(), wantLabels);
@@ -477,16 +468,16 @@ async function main(): Promise<void> {
           await measure("remove", () => b.remove());
           expectSame("members after removal", await b.members(), HOSTS);
         },
-        serial: async ({ b }) => {
+        serial: async () => {
           await measure("serial", () => b.convergeSerial());
           expectSame("members after serial converge", await b.members(), HOSTS);
           expectSame("labels after serial converge", await b.labels(), wantLabels);
         },
-        raw: async ({ b }) => {
+        raw: async () => {
           await measure("raw", () => b.convergeRaw());
           expectSame("members after raw converge", await b.members(), HOSTS);
         },
-        api: async ({ b, floor }) => {
+        api: async () => {
           await measure("api", () => convergeOverApi(floor, route));
           expectSame("members after Engine API converge", await b.members(), HOSTS);
           expectSame("labels after Engine API converge", await b.labels(), wantLabels);
@@ -494,18 +485,14 @@ async function main(): Promise<void> {
       };
       const order = WAYS.filter((w) => extended || w !== "api").map((_, i, a) => a[(i + run - 1) % a.length]);
       for (const way of order) {
-        const tb = await relay.next();
-        const side = sides.get(tb)!;
-        side.b.reset();
-        await ways[way](side);
-        relay.release(tb);
+        await b.teardown();
+        await ways[way]();
       }
       console.log(
         `run ${run}/${runs} (${order.join(", ")}): ` +
           steps.map((s) => `${s.key} ${results[s.key][run - 1]} ms`).join(", "),
       );
     }
-    await relay.settle();
     printTables(steps, results, counts, runs);
     console.log(`\nStep timeline (critical path) of one ${lastTimeline}`);
     console.log(`\nRequest timeline of one ${lastNoopTimeline}`);
