@@ -2,8 +2,8 @@
 //
 // pulumi.dynamic.Resource stores the code of its provider with each resource: when the first one registers, Pulumi's
 // closure serializer walks the provider object and every function it captures, asks V8 for each function's scope
-// and parses each one with TypeScript. For the SwarmNode provider (about 110 functions in five modules) that took
-// about 1 s of every `pulumi preview` and `pulumi up`, and loaded TypeScript into programs that had not. Here
+// and parses each one with TypeScript. For the SwarmNode provider (about 110 functions in five modules) that cost
+// about 1 s of CPU in every program run, and loaded TypeScript into programs that had not (BENCHMARKS.md). Here
 // esbuild bundles the provider's module from the program's own files (the sources under ts-node, dist/ when
 // compiled) once per program, in tens of milliseconds, and that bundle is the `__provider` property. The protocol is
 // the one pulumi.dynamic.Resource uses: the type `pulumi-nodejs:dynamic/<module>:<type>` sends the resource to
