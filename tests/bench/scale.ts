@@ -254,13 +254,9 @@ async function measure(runs: number): Promise<void> {
       await fn();
       return performance.now() - t0;
     };
-    const teardown = async () => {
-      await Promise.all(tb.hosts.map((h) => tb.exec(h.name, "docker swarm leave --force")));
-    };
-
     const serial: Record<string, number[]> = { join: [], write: [], managerCmd: [] };
     for (let run = 1; run <= runs; run++) {
-      await teardown();
+      await tb.leaveSwarm();
       await closeAllTransports();
       dialed.clear();
       // 1. Converge 3+2 through the provider, managers serial and workers parallel (as bench:membership).
