@@ -1,9 +1,8 @@
 // SwarmNode: one host's swarm membership as a Pulumi dynamic resource (init or join, labels,
 // availability, role, drift on refresh, safe removal).
 //
-// The provider is an object literal of plain functions. SwarmNode (SwarmNode.ts) hands Pulumi a bundle of this
-// module (components/hosts/bundledProvider.ts); the functions must also keep working when Pulumi serializes them
-// one by one, as the tests do.
+// The provider is an object literal of plain functions. SwarmNode (SwarmNode.ts) stores a bundle of this module
+// (components/hosts/bundledProvider.ts) as its `__provider`, which Pulumi's dynamic-provider process runs.
 
 import type * as pulumi from "@pulumi/pulumi";
 import {

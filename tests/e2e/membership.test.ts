@@ -44,7 +44,7 @@ function closeRealPool(): void {
 
 let tb: Testbed;
 let provider: pulumi.dynamic.ResourceProvider;
-let serializedText: string;
+let providerText: string;
 const state: Record<string, SwarmNodeOutputs> = {};
 const timings: Record<string, number> = {};
 const INIT = { defaultAddrPool: ["10.120.0.0/16"], dataPathPort: 4789, certExpiry: "720h0m0s" };
@@ -140,8 +140,8 @@ beforeAll(async () => {
   tb = await startTestbed({ hosts: 6, name: "membership" });
   await tb.importBusybox("busybox:testbed");
   // The provider text SwarmNode stores, evaluated as Pulumi's dynamic-provider process does.
-  serializedText = swarmNodeProviderText();
-  provider = requireFromString(serializedText).handler() as pulumi.dynamic.ResourceProvider;
+  providerText = swarmNodeProviderText();
+  provider = requireFromString(providerText).handler() as pulumi.dynamic.ResourceProvider;
   clearEvents();
 });
 
@@ -154,8 +154,8 @@ afterAll(async () => {
 });
 
 test("the stored provider holds no secret and its evaluated copy is a working provider", () => {
-  expect(serializedText).not.toContain("PRIVATE KEY");
-  expect(serializedText).toContain("docker swarm join");
+  expect(providerText).not.toContain("PRIVATE KEY");
+  expect(providerText).toContain("docker swarm join");
   expect(typeof provider.create).toBe("function");
   expect(provider).not.toBe(swarmNodeProvider);
   expect(realGlobal).not.toBe(globalThis);

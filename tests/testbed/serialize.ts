@@ -1,4 +1,5 @@
-// Loads code produced by pulumi.runtime.serializeFunction the way Pulumi's dynamic-provider host does
+// Loads a dynamic provider's stored code (pulumi.runtime.serializeFunction's text, or the bundle of
+// components/hosts/bundledProvider.ts) the way Pulumi's dynamic-provider host does
 // (@pulumi/pulumi/cmd/dynamic-provider: require-from-string with no file name, so `require` resolves
 // node_modules from the working directory), in node's own module system rather than jest's.
 
